@@ -1,0 +1,526 @@
+"""Ingestion: runs created by client key, batches of measurements, finishing runs.
+
+Every path that writes measurements (native API, CodeCarbon endpoints, file imports)
+goes through :func:`ingest_measurements`, so the accounting and the aggregates are the
+same whichever way the data arrived.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid as uuidlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from api.accounting import LocationError, Placement, emissions_kg, place
+from api.models import (
+    MEASURED_METHODS,
+    METHOD_CHOICES,
+    USAGE_FIELDS,
+    Experiment,
+    Measurement,
+    Project,
+    Run,
+    RunSource,
+    RunStatus,
+    UsageHour,
+)
+
+METHODS = frozenset(code for code, _ in METHOD_CHOICES)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class Invalid(ValueError):
+    """Bad input: a message for people and, optionally, per-field details."""
+
+    def __init__(self, message: str, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+# --- small validators -------------------------------------------------------------------
+
+
+def _number(
+    item: dict[str, Any], name: str, *, lo: float = 0.0, hi: float, default: float | None = 0.0, errors: dict[str, str]
+) -> float | None:
+    raw = item.get(name, default)
+    if raw is None:
+        return None if default is None else default
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        errors[name] = "must be a number"
+        return None
+    value = float(raw)
+    if not math.isfinite(value):
+        errors[name] = "must be a finite number (NaN and infinity are refused)"
+        return None
+    if value < lo:
+        errors[name] = f"must be at least {lo:g}" if lo else "must not be negative"
+        return None
+    if value > hi:
+        errors[name] = f"must be at most {hi:g}"
+        return None
+    return value
+
+
+def _integer(item: dict[str, Any], name: str, *, hi: int, default: int | None, errors: dict[str, str]) -> int | None:
+    raw = item.get(name, default)
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        else:
+            errors[name] = "must be a whole number"
+            return None
+    if raw < 0 or raw > hi:
+        errors[name] = f"must be between 0 and {hi}"
+        return None
+    return int(raw)
+
+
+def parse_time(raw: Any, name: str, errors: dict[str, str]) -> datetime | None:
+    """Parse an ISO 8601 timestamp; a naive one is taken as UTC."""
+    if not isinstance(raw, str):
+        errors[name] = "is required, as an ISO 8601 timestamp"
+        return None
+    try:
+        value = parse_datetime(raw.strip().replace(" ", "T", 1))
+    except ValueError:
+        value = None
+    if value is None:
+        errors[name] = f"{raw!r} is not an ISO 8601 timestamp"
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _string(item: dict[str, Any], name: str, *, max_len: int, errors: dict[str, str]) -> str:
+    raw = item.get(name, "")
+    if raw is None:
+        return ""
+    if not isinstance(raw, str | int):
+        errors[name] = "must be a string"
+        return ""
+    text = str(raw)
+    if len(text) > max_len:
+        errors[name] = f"must be at most {max_len} characters"
+        return ""
+    return text
+
+
+@dataclass
+class CleanMeasurement:
+    uuid: uuidlib.UUID
+    seq: int
+    node: str
+    rank: int
+    start: datetime
+    end: datetime
+    duration_s: float
+    energies: dict[str, float]
+    powers: dict[str, float | None]
+    utilisation: dict[str, float | None]
+    methods: dict[str, str]
+    gpu_count: int
+    epoch: int | None
+    client_intensity_g_per_kwh: float | None = None
+    client_emissions_kg: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def energy_kwh(self) -> float:
+        return sum(self.energies.values())
+
+
+COMPONENTS = ("cpu", "gpu", "ram")
+# One interval of one rank above 100 kWh (e.g. 10 kW for 10 h) is certainly an error.
+MAX_INTERVAL_KWH = 100.0
+MAX_POWER_W = 100_000.0
+
+
+def clean_measurement(item: Any, now: datetime | None = None) -> CleanMeasurement:
+    """Validate one measurement object; raise Invalid listing every problem."""
+    if not isinstance(item, dict):
+        raise Invalid("each measurement must be a JSON object")
+    errors: dict[str, str] = {}
+    now = now or timezone.now()
+    raw_uuid = item.get("uuid")
+    try:
+        mid = uuidlib.UUID(str(raw_uuid)) if raw_uuid is not None else None
+    except ValueError:
+        mid = None
+    if mid is None:
+        errors["uuid"] = "is required and must be a UUID (it makes resending harmless)"
+    start = parse_time(item.get("start"), "start", errors)
+    end = parse_time(item.get("end"), "end", errors)
+    duration = _number(item, "duration_s", hi=366 * 86400.0, default=None, errors=errors)
+    if start and end:
+        span = (end - start).total_seconds()
+        if span < 0:
+            errors["end"] = "is before start"
+        elif duration is not None and abs(duration - span) > max(1.0, 0.01 * span):
+            errors["duration_s"] = f"is {duration:g} s but end - start is {span:g} s"
+        if end > now + timedelta(seconds=settings.API_MAX_FUTURE_S):
+            errors["end"] = f"is in the future ({end.isoformat()}; the hub's clock says {now.isoformat()})"
+        if start < EARLIEST:
+            errors["start"] = "is before the year 2000"
+        if duration is None:
+            duration = max(span, 0.0)
+    energies: dict[str, float] = {}
+    powers: dict[str, float | None] = {}
+    utilisation: dict[str, float | None] = {}
+    methods: dict[str, str] = {}
+    for comp in COMPONENTS:
+        energies[comp] = _number(item, f"{comp}_energy_kwh", hi=MAX_INTERVAL_KWH, errors=errors) or 0.0
+        powers[comp] = _number(item, f"{comp}_power_w", hi=MAX_POWER_W, default=None, errors=errors)
+        utilisation[comp] = _number(item, f"{comp}_utilization_pct", hi=100_000.0, default=None, errors=errors)
+        method = item.get(f"{comp}_method") or ("none" if energies[comp] == 0 else None)
+        if method is None:
+            errors[f"{comp}_method"] = f"is required when {comp}_energy_kwh is above zero"
+        elif method not in METHODS:
+            errors[f"{comp}_method"] = f"{method!r} is not one of {', '.join(sorted(METHODS))}"
+        else:
+            methods[comp] = str(method)
+    gpu_default = 1 if methods.get("gpu", "none") != "none" else 0
+    gpu_count = _integer(item, "gpu_count", hi=4096, default=gpu_default, errors=errors)
+    seq = _integer(item, "seq", hi=2**62, default=0, errors=errors)
+    rank = _integer(item, "rank", hi=1_000_000, default=0, errors=errors)
+    epoch = _integer(item, "epoch", hi=10_000_000, default=None, errors=errors)
+    node = _string(item, "node", max_len=200, errors=errors)
+    if errors:
+        raise Invalid("invalid measurement", errors)
+    assert mid is not None and start is not None and end is not None and duration is not None
+    return CleanMeasurement(
+        uuid=mid,
+        seq=seq or 0,
+        node=node,
+        rank=rank or 0,
+        start=start,
+        end=end,
+        duration_s=duration,
+        energies=energies,
+        powers=powers,
+        utilisation=utilisation,
+        methods=methods,
+        gpu_count=gpu_count or 0,
+        epoch=epoch,
+    )
+
+
+def clean_batch(items: Any) -> list[CleanMeasurement]:
+    """Validate a whole batch; any bad item refuses the batch, naming each bad index."""
+    if not isinstance(items, list):
+        raise Invalid("'measurements' must be a list of measurement objects")
+    if len(items) > settings.API_MAX_BATCH:
+        raise Invalid(f"a batch holds at most {settings.API_MAX_BATCH} measurements; this one has {len(items)}")
+    now = timezone.now()
+    out: list[CleanMeasurement] = []
+    problems: dict[str, Any] = {}
+    seen: set[uuidlib.UUID] = set()
+    for index, item in enumerate(items):
+        try:
+            clean = clean_measurement(item, now)
+        except Invalid as exc:
+            problems[str(index)] = exc.fields or exc.message
+            continue
+        if clean.uuid in seen:
+            continue  # the same UUID twice in one batch counts once
+        seen.add(clean.uuid)
+        out.append(clean)
+    if problems:
+        raise Invalid(f"{len(problems)} of {len(items)} measurements are invalid; nothing was stored", problems)
+    return out
+
+
+# --- runs -------------------------------------------------------------------------------
+
+
+def resolve_experiment(project: Project, name: str | None) -> Experiment:
+    """The experiment of that name in the project, created when missing."""
+    name = (name or "default").strip()[:200] or "default"
+    try:
+        with transaction.atomic():
+            exp, _ = Experiment.objects.get_or_create(project=project, name=name)
+    except IntegrityError:
+        exp = Experiment.objects.get(project=project, name=name)
+    return exp
+
+
+def placement_for(project: Project, experiment: Experiment, data: dict[str, Any]) -> Placement:
+    """Resolve where a run ran: the run's own location, else the experiment's, else the project's."""
+    keys = ("country", "region", "cloud_provider", "cloud_region")
+    given = {k: (data.get(k) or "") for k in keys}
+    if not any(given.values()):
+        for source in (experiment, project):
+            values = {k: getattr(source, k) for k in keys}
+            if any(values.values()):
+                given = values
+                break
+    try:
+        return place(
+            country=given["country"],
+            region=given["region"],
+            cloud_provider=given["cloud_provider"],
+            cloud_region=given["cloud_region"],
+            pue=data.get("pue"),
+            default_pue=project.pue,
+        )
+    except LocationError as exc:
+        raise Invalid(str(exc), {"location": str(exc)}) from exc
+
+
+def get_or_create_run(
+    project: Project, data: dict[str, Any], source: str = RunSource.CLIENT
+) -> tuple[Run, bool]:
+    """Create the run for (project, run_key) or return the existing one (idempotent)."""
+    run_key = data["run_key"]
+    existing = Run.objects.select_related("factor", "experiment").filter(project=project, run_key=run_key).first()
+    if existing is not None:
+        _merge_rank_info(existing, data)
+        return existing, False
+    experiment = resolve_experiment(project, data.get("experiment"))
+    placement = placement_for(project, experiment, data)
+    started = data.get("started_at") or timezone.now()
+    run = Run(
+        project=project,
+        experiment=experiment,
+        run_key=run_key,
+        name=data.get("name") or "",
+        source=source,
+        started_at=started,
+        last_seen_at=timezone.now(),
+        hardware=data.get("hardware") or {},
+        software=data.get("software") or {},
+        params=data.get("params") or {},
+        tags=data.get("tags") or [],
+        node_count=data.get("node_count") or 1,
+        rank_count=data.get("rank_count") or 1,
+        epochs_total=data.get("epochs_total"),
+        country=placement.country,
+        region=placement.region,
+        cloud_provider=placement.cloud_provider,
+        cloud_region=placement.cloud_region,
+        zone=placement.zone,
+        zone_label=placement.zone_label,
+        location_known=placement.location_known,
+        pue=placement.pue,
+        factor=placement.factor,
+    )
+    try:
+        with transaction.atomic():
+            run.save()
+    except IntegrityError:
+        # Another rank of the same job created it a moment ago.
+        return Run.objects.select_related("factor", "experiment").get(project=project, run_key=run_key), False
+    return run, True
+
+
+def _merge_rank_info(run: Run, data: dict[str, Any]) -> None:
+    updates: dict[str, Any] = {}
+    for name in ("node_count", "rank_count"):
+        value = data.get(name)
+        if value and value > getattr(run, name):
+            updates[name] = value
+    if updates:
+        Run.objects.filter(pk=run.pk).update(**updates)
+        for k, v in updates.items():
+            setattr(run, k, v)
+
+
+def finish_run(run: Run, status: str, metrics: dict[str, Any] | None, ended_at: datetime | None) -> Run:
+    """Close a run; finishing twice is harmless, later metrics are merged in."""
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        locked.status = status
+        locked.ended_at = ended_at or locked.ended_at or locked.last_end or timezone.now()
+        if metrics:
+            locked.metrics = {**locked.metrics, **metrics}
+        locked.save(update_fields=["status", "ended_at", "metrics"])
+    run.refresh_from_db()
+    return run
+
+
+def record_prediction(run: Run, epochs_done: int, epochs_total: int, predicted_energy_kwh: float) -> Run:
+    """Store a client's prediction of a run's whole energy, and the emissions it implies."""
+    run.epochs_done = epochs_done
+    run.epochs_total = epochs_total
+    run.predicted_energy_kwh = predicted_energy_kwh
+    run.predicted_emissions_kg = emissions_kg(predicted_energy_kwh, run.pue, run.factor.g_per_kwh)
+    run.save(update_fields=["epochs_done", "epochs_total", "predicted_energy_kwh", "predicted_emissions_kg"])
+    return run
+
+
+# --- measurements -----------------------------------------------------------------------
+
+
+@dataclass
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def ingest_measurements(run: Run, batch: list[CleanMeasurement]) -> IngestResult:
+    """Store new measurements of a run, skip known UUIDs, and update the aggregates.
+
+    The run row is locked for the batch so that two concurrent posts of the same batch
+    cannot both count it. Everything happens in one transaction: a failure stores nothing.
+    """
+    if not batch:
+        return IngestResult(0, 0)
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().select_related("factor").get(pk=run.pk)
+        known = set(
+            Measurement.objects.filter(uuid__in=[m.uuid for m in batch]).values_list("uuid", flat=True)
+        )
+        fresh = [m for m in batch if m.uuid not in known]
+        if fresh:
+            _store(locked, fresh)
+    run.refresh_from_db()
+    return IngestResult(accepted=len(fresh), duplicates=len(batch) - len(fresh))
+
+
+def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
+    factor = run.factor
+    pue = run.pue
+    rows: list[Measurement] = []
+    hours: dict[datetime, dict[str, float]] = defaultdict(lambda: dict.fromkeys(USAGE_FIELDS, 0.0))
+    totals = dict.fromkeys(
+        (
+            "energy_kwh",
+            "cpu_energy_kwh",
+            "gpu_energy_kwh",
+            "ram_energy_kwh",
+            "measured_energy_kwh",
+            "emissions_kg",
+            "duration_s",
+            "gpu_hours",
+        ),
+        0.0,
+    )
+    client_total = 0.0
+    has_client = False
+    first = min(m.start for m in fresh)
+    last = max(m.end for m in fresh)
+    for m in fresh:
+        energy = m.energy_kwh
+        kg = emissions_kg(energy, pue, factor.g_per_kwh)
+        measured = sum(m.energies[c] for c in COMPONENTS if m.methods[c] in MEASURED_METHODS)
+        imported = sum(m.energies[c] for c in COMPONENTS if m.methods[c] == "imported")
+        gpu_hours = m.gpu_count * m.duration_s / 3600.0
+        rows.append(
+            Measurement(
+                uuid=m.uuid,
+                run=run,
+                node=m.node,
+                rank=m.rank,
+                seq=m.seq,
+                start=m.start,
+                end=m.end,
+                duration_s=m.duration_s,
+                cpu_energy_kwh=m.energies["cpu"],
+                gpu_energy_kwh=m.energies["gpu"],
+                ram_energy_kwh=m.energies["ram"],
+                cpu_power_w=m.powers["cpu"],
+                gpu_power_w=m.powers["gpu"],
+                ram_power_w=m.powers["ram"],
+                cpu_utilization_pct=m.utilisation["cpu"],
+                gpu_utilization_pct=m.utilisation["gpu"],
+                ram_utilization_pct=m.utilisation["ram"],
+                cpu_method=m.methods["cpu"],
+                gpu_method=m.methods["gpu"],
+                ram_method=m.methods["ram"],
+                gpu_count=m.gpu_count,
+                epoch=m.epoch,
+                pue=pue,
+                intensity_g_per_kwh=factor.g_per_kwh,
+                emissions_kg=kg,
+                factor=factor,
+                client_intensity_g_per_kwh=m.client_intensity_g_per_kwh,
+                client_emissions_kg=m.client_emissions_kg,
+            )
+        )
+        if m.client_emissions_kg is not None:
+            has_client = True
+            client_total += m.client_emissions_kg
+        h = hours[_hour(m.start)]
+        h["energy_kwh"] += energy
+        h["cpu_energy_kwh"] += m.energies["cpu"]
+        h["gpu_energy_kwh"] += m.energies["gpu"]
+        h["ram_energy_kwh"] += m.energies["ram"]
+        h["measured_energy_kwh"] += measured
+        h["imported_energy_kwh"] += imported
+        h["facility_energy_kwh"] += energy * pue
+        h["emissions_kg"] += kg
+        h["gpu_hours"] += gpu_hours
+        h["duration_s"] += m.duration_s
+        h["measurement_count"] += 1
+        totals["energy_kwh"] += energy
+        totals["cpu_energy_kwh"] += m.energies["cpu"]
+        totals["gpu_energy_kwh"] += m.energies["gpu"]
+        totals["ram_energy_kwh"] += m.energies["ram"]
+        totals["measured_energy_kwh"] += measured
+        totals["emissions_kg"] += kg
+        totals["duration_s"] += m.duration_s
+        totals["gpu_hours"] += gpu_hours
+    Measurement.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    upsert_hours(run, hours)
+    updates: dict[str, Any] = {name: F(name) + value for name, value in totals.items()}
+    updates["measurement_count"] = F("measurement_count") + len(fresh)
+    updates["first_start"] = Coalesce(Least(F("first_start"), Value(first)), Value(first))
+    updates["last_end"] = Coalesce(Greatest(F("last_end"), Value(last)), Value(last))
+    updates["last_seen_at"] = timezone.now()
+    if has_client:
+        updates["client_emissions_kg"] = Coalesce(F("client_emissions_kg"), Value(0.0)) + client_total
+    if run.status == RunStatus.LOST:
+        updates["status"] = RunStatus.RUNNING
+    Run.objects.filter(pk=run.pk).update(**updates)
+
+
+def upsert_hours(run: Run, hours: dict[datetime, dict[str, float]]) -> None:
+    """Add per-hour sums to the project's UsageHour rows in one statement.
+
+    ``INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x`` is the same SQL on
+    PostgreSQL and SQLite, and is safe under concurrent writers of the same hour.
+    """
+    table = UsageHour._meta.db_table
+    key_cols = ["project_id", "hour", "zone", "cloud_provider", "cloud_region", "factor_id", "pue"]
+    cols = [*key_cols, "location_known", *USAGE_FIELDS]
+    placeholders = "(" + ", ".join(["%s"] * len(cols)) + ")"
+    params: list[Any] = []
+    for hour, sums in hours.items():
+        params.extend(
+            [
+                run.project_id,
+                connection.ops.adapt_datetimefield_value(hour),
+                run.zone,
+                run.cloud_provider,
+                run.cloud_region,
+                run.factor_id,
+                run.pue,
+                run.location_known,
+                *[sums[f] if f != "measurement_count" else int(sums[f]) for f in USAGE_FIELDS],
+            ]
+        )
+    sets = ", ".join(f"{f} = {table}.{f} + excluded.{f}" for f in USAGE_FIELDS)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES {', '.join([placeholders] * len(hours))} "  # noqa: S608
+        f"ON CONFLICT ({', '.join(key_cols)}) DO UPDATE SET {sets}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

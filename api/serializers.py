@@ -1,0 +1,241 @@
+"""Input serializers (bounds on every number) and output shapes of the API."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rest_framework import serializers
+
+from api.models import Experiment, Organisation, Project, Run, RunStatus
+
+# --- input ------------------------------------------------------------------------------
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that refuses NaN and infinity."""
+
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            raise serializers.ValidationError("must be a finite number (NaN and infinity are refused)")
+        return value
+
+
+class HardwareSerializer(serializers.Serializer[Any]):
+    cpu_model = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    cpu_count = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
+    gpu_model = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    gpu_count = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
+    ram_gb = FiniteFloatField(min_value=0, max_value=1_000_000, required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Unknown hardware keys are kept, known ones validated.
+        validated = super().to_internal_value(data)
+        if isinstance(data, dict):
+            extra = {k: v for k, v in data.items() if k not in self.fields and isinstance(v, str | int | float)}
+            validated = {**extra, **validated}
+        return validated
+
+
+class RunCreateSerializer(serializers.Serializer[Any]):
+    run_key = serializers.CharField(max_length=200)
+    experiment = serializers.CharField(max_length=200, required=False, default="default")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=3, required=False, allow_blank=True, allow_null=True)
+    region = serializers.CharField(max_length=20, required=False, allow_blank=True, allow_null=True)
+    cloud_provider = serializers.CharField(max_length=20, required=False, allow_blank=True, allow_null=True)
+    cloud_region = serializers.CharField(max_length=40, required=False, allow_blank=True, allow_null=True)
+    pue = FiniteFloatField(min_value=1.0, max_value=3.0, required=False, allow_null=True)
+    hardware = HardwareSerializer(required=False)
+    software = serializers.DictField(child=serializers.CharField(max_length=500), required=False)
+    params = serializers.DictField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), max_length=50, required=False)
+    node_count = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+    rank_count = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
+    epochs_total = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False, allow_null=True)
+    started_at = serializers.DateTimeField(required=False)
+
+
+class MeasurementInSerializer(serializers.Serializer[Any]):
+    """Documents one measurement; validation is done by ``api.ingest.clean_measurement``."""
+
+    uuid = serializers.UUIDField()
+    seq = serializers.IntegerField(min_value=0, required=False)
+    node = serializers.CharField(max_length=200, required=False)
+    rank = serializers.IntegerField(min_value=0, required=False)
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    duration_s = FiniteFloatField(min_value=0, required=False)
+    cpu_energy_kwh = FiniteFloatField(min_value=0, max_value=100, required=False)
+    gpu_energy_kwh = FiniteFloatField(min_value=0, max_value=100, required=False)
+    ram_energy_kwh = FiniteFloatField(min_value=0, max_value=100, required=False)
+    cpu_power_w = FiniteFloatField(min_value=0, required=False, allow_null=True)
+    gpu_power_w = FiniteFloatField(min_value=0, required=False, allow_null=True)
+    ram_power_w = FiniteFloatField(min_value=0, required=False, allow_null=True)
+    cpu_utilization_pct = FiniteFloatField(min_value=0, required=False, allow_null=True)
+    gpu_utilization_pct = FiniteFloatField(min_value=0, required=False, allow_null=True)
+    ram_utilization_pct = FiniteFloatField(min_value=0, required=False, allow_null=True)
+    cpu_method = serializers.CharField(required=False)
+    gpu_method = serializers.CharField(required=False)
+    ram_method = serializers.CharField(required=False)
+    gpu_count = serializers.IntegerField(min_value=0, required=False)
+    epoch = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+
+
+class MeasurementBatchSerializer(serializers.Serializer[Any]):
+    measurements = MeasurementInSerializer(many=True)
+
+
+class IngestResultSerializer(serializers.Serializer[Any]):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    run = serializers.DictField()
+
+
+class FinishSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=[RunStatus.FINISHED, RunStatus.FAILED])
+    metrics = serializers.DictField(required=False)
+    ended_at = serializers.DateTimeField(required=False)
+
+    def validate_metrics(self, value: dict[str, Any]) -> dict[str, Any]:
+        for name, metric in value.items():
+            if isinstance(metric, float) and not math.isfinite(metric):
+                raise serializers.ValidationError(f"{name} must be finite")
+            if not isinstance(metric, int | float | str | bool | type(None)):
+                raise serializers.ValidationError(f"{name} must be a number, string or boolean")
+        return value
+
+
+class PredictionSerializer(serializers.Serializer[Any]):
+    epochs_done = serializers.IntegerField(min_value=1, max_value=10_000_000)
+    epochs_total = serializers.IntegerField(min_value=1, max_value=10_000_000)
+    predicted_energy_kwh = FiniteFloatField(min_value=0, max_value=10_000_000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["epochs_done"] > attrs["epochs_total"]:
+            raise serializers.ValidationError({"epochs_done": "is more than epochs_total"})
+        return attrs
+
+
+class ExperimentCreateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class RangeSerializer(serializers.Serializer[Any]):
+    start = serializers.DateTimeField(required=False)
+    end = serializers.DateTimeField(required=False)
+    bucket = serializers.ChoiceField(choices=["hour", "day", "week", "month"], required=False, default="day")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("start") and attrs.get("end") and attrs["end"] <= attrs["start"]:
+            raise serializers.ValidationError({"end": "must be after start"})
+        return attrs
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+def factor_out(run: Run) -> dict[str, Any]:
+    f = run.factor
+    return {
+        "dataset": f.dataset_version,
+        "zone": f.zone,
+        "g_per_kwh": f.g_per_kwh,
+        "year": f.year,
+        "source": f.source,
+        "licence": f.licence,
+        "url": f.url,
+        "fallback": f.is_fallback,
+    }
+
+
+def run_out(run: Run, base_url: str) -> dict[str, Any]:
+    """The JSON shape of a run."""
+    return {
+        "id": str(run.uuid),
+        "run_key": run.run_key,
+        "name": run.name,
+        "status": run.status,
+        "source": run.source,
+        "experiment": run.experiment.name,
+        "experiment_id": str(run.experiment.uuid),
+        "project_id": str(run.project.uuid),
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "last_seen_at": run.last_seen_at,
+        "zone": run.zone,
+        "zone_label": run.zone_label,
+        "location_known": run.location_known,
+        "country": run.country or None,
+        "region": run.region or None,
+        "cloud_provider": run.cloud_provider or None,
+        "cloud_region": run.cloud_region or None,
+        "pue": run.pue,
+        "intensity_g_per_kwh": run.factor.g_per_kwh,
+        "factor": factor_out(run),
+        "energy_kwh": run.energy_kwh,
+        "facility_energy_kwh": run.energy_kwh * run.pue,
+        "cpu_energy_kwh": run.cpu_energy_kwh,
+        "gpu_energy_kwh": run.gpu_energy_kwh,
+        "ram_energy_kwh": run.ram_energy_kwh,
+        "measured_energy_kwh": run.measured_energy_kwh,
+        "estimated_energy_kwh": run.estimated_energy_kwh,
+        "emissions_kg": run.emissions_kg,
+        "client_emissions_kg": run.client_emissions_kg,
+        "gpu_hours": run.gpu_hours,
+        "duration_s": run.wall_duration_s,
+        "measurement_count": run.measurement_count,
+        "hardware": run.hardware,
+        "software": run.software,
+        "params": run.params,
+        "metrics": run.metrics,
+        "tags": run.tags,
+        "node_count": run.node_count,
+        "rank_count": run.rank_count,
+        "epochs_total": run.epochs_total,
+        "epochs_done": run.epochs_done,
+        "predicted_energy_kwh": run.predicted_energy_kwh,
+        "predicted_emissions_kg": run.predicted_emissions_kg,
+        "url": f"{base_url}/runs/{run.uuid}/",
+    }
+
+
+def project_out(project: Project, totals: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(project.uuid),
+        "name": project.name,
+        "organisation_id": str(project.organisation.uuid),
+        "organisation": project.organisation.name,
+        "description": project.description,
+        "country": project.country or None,
+        "region": project.region or None,
+        "cloud_provider": project.cloud_provider or None,
+        "cloud_region": project.cloud_region or None,
+        "pue": project.pue,
+        "hosting": project.hosting,
+    }
+    if totals is not None:
+        out.update(totals)
+    return out
+
+
+def organisation_out(org: Organisation, totals: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": str(org.uuid), "name": org.name}
+    if totals is not None:
+        out.update(totals)
+    return out
+
+
+def experiment_out(exp: Experiment, totals: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(exp.uuid),
+        "name": exp.name,
+        "project_id": str(exp.project.uuid),
+        "description": exp.description,
+        "created": exp.created,
+    }
+    if totals is not None:
+        out.update(totals)
+    return out

@@ -1,0 +1,274 @@
+"""REST API v1: explicit views, input serializers with bounds, JSON errors."""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api import ingest, queries
+from api.auth import require_ingest_key, visible_organisations, visible_projects
+from api.models import Experiment, Project, Run
+from api.serializers import (
+    ExperimentCreateSerializer,
+    FinishSerializer,
+    IngestResultSerializer,
+    MeasurementBatchSerializer,
+    PredictionSerializer,
+    RangeSerializer,
+    RunCreateSerializer,
+    experiment_out,
+    organisation_out,
+    project_out,
+    run_out,
+)
+
+
+def base_url(request: Request) -> str:
+    """The hub's external URL: SITE_URL when set explicitly, else the request's host."""
+    return request.build_absolute_uri("/").rstrip("/") if request else settings.SITE_URL
+
+
+def _get(qs: QuerySet[Any], public_id: Any) -> Any:
+    """The object with that public id among the visible ones; 404 otherwise.
+
+    Another organisation's object and a missing one give the same 404."""
+    try:
+        parsed = uuidlib.UUID(str(public_id))
+    except ValueError as exc:
+        raise Http404 from exc
+    obj = qs.filter(uuid=parsed).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def _uuid_or_404(value: str) -> uuidlib.UUID:
+    try:
+        return uuidlib.UUID(value)
+    except ValueError as exc:
+        raise Http404 from exc
+
+
+def visible_runs(request: Request) -> QuerySet[Run]:
+    return Run.objects.filter(project__in=visible_projects(request)).select_related(
+        "factor", "experiment", "project"
+    )
+
+
+def _range(request: Request) -> dict[str, Any]:
+    ser = RangeSerializer(data=request.query_params)
+    ser.is_valid(raise_exception=True)
+    return dict(ser.validated_data)
+
+
+RANGE_PARAMS = [
+    OpenApiParameter("start", str, description="ISO 8601, inclusive"),
+    OpenApiParameter("end", str, description="ISO 8601, exclusive"),
+    OpenApiParameter("bucket", str, enum=["hour", "day", "week", "month"]),
+]
+
+
+class RunsView(APIView):
+    @extend_schema(
+        summary="List runs, newest first",
+        parameters=[
+            OpenApiParameter("experiment", str, description="experiment name"),
+            OpenApiParameter("project", str, description="project id"),
+            OpenApiParameter("status", str),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        runs = visible_runs(request).order_by("-started_at", "-id")
+        params = request.query_params
+        if params.get("experiment"):
+            runs = runs.filter(experiment__name=params["experiment"])
+        if params.get("project"):
+            runs = runs.filter(project__uuid=_uuid_or_404(params["project"]))
+        if params.get("status"):
+            runs = runs.filter(status=params["status"])
+        paginator = LimitOffsetPagination()
+        paginator.default_limit = 100
+        paginator.max_limit = 1000
+        page = paginator.paginate_queryset(runs, request, view=self) or []
+        url = base_url(request)
+        return paginator.get_paginated_response([run_out(r, url) for r in page])
+
+    @extend_schema(
+        summary="Create or get a run by its client run key (idempotent)",
+        request=RunCreateSerializer,
+        responses={200: dict, 201: dict},
+    )
+    def post(self, request: Request) -> Response:
+        key = require_ingest_key(request)
+        ser = RunCreateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        run, created = ingest.get_or_create_run(key.project, dict(ser.validated_data))
+        return Response(run_out(run, base_url(request)), status=201 if created else 200)
+
+
+class RunDetailView(APIView):
+    @extend_schema(summary="One run with its totals")
+    def get(self, request: Request, run_id: str) -> Response:
+        run = _get(visible_runs(request), run_id)
+        return Response(run_out(run, base_url(request)))
+
+
+class RunMeasurementsView(APIView):
+    @extend_schema(
+        summary="Post a batch of up to 1,000 measurements (idempotent by uuid)",
+        request=MeasurementBatchSerializer,
+        responses=IngestResultSerializer,
+    )
+    def post(self, request: Request, run_id: str) -> Response:
+        key = require_ingest_key(request)
+        run = _get(visible_runs(request).filter(project=key.project), run_id)
+        body = request.data
+        if not isinstance(body, dict) or "measurements" not in body:
+            raise ingest.Invalid("the body must be an object with a 'measurements' list")
+        batch = ingest.clean_batch(body["measurements"])
+        result = ingest.ingest_measurements(run, batch)
+        return Response(
+            {"accepted": result.accepted, "duplicates": result.duplicates, "run": run_out(run, base_url(request))}
+        )
+
+
+class RunFinishView(APIView):
+    @extend_schema(summary="Finish a run with its status and final metrics", request=FinishSerializer)
+    def post(self, request: Request, run_id: str) -> Response:
+        key = require_ingest_key(request)
+        run = _get(visible_runs(request).filter(project=key.project), run_id)
+        ser = FinishSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        run = ingest.finish_run(run, data["status"], data.get("metrics"), data.get("ended_at"))
+        return Response(run_out(run, base_url(request)))
+
+
+class RunPredictionView(APIView):
+    @extend_schema(summary="Store the client's prediction of the run's total energy", request=PredictionSerializer)
+    def post(self, request: Request, run_id: str) -> Response:
+        key = require_ingest_key(request)
+        run = _get(visible_runs(request).filter(project=key.project), run_id)
+        ser = PredictionSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        run = ingest.record_prediction(run, d["epochs_done"], d["epochs_total"], d["predicted_energy_kwh"])
+        return Response(run_out(run, base_url(request)))
+
+
+class RunSeriesView(APIView):
+    @extend_schema(summary="Power per component and cumulative energy/emissions over time")
+    def get(self, request: Request, run_id: str) -> Response:
+        run = _get(visible_runs(request), run_id)
+        series = queries.run_series(run)
+        return Response({"run": run_out(run, base_url(request)), **series})
+
+
+class ProjectsView(APIView):
+    @extend_schema(summary="Projects this key or user may see")
+    def get(self, request: Request) -> Response:
+        projects = visible_projects(request).select_related("organisation")
+        return Response({"results": [project_out(p) for p in projects]})
+
+
+class ProjectDetailView(APIView):
+    @extend_schema(summary="One project with its all-time totals")
+    def get(self, request: Request, project_id: str) -> Response:
+        project = _get(visible_projects(request).select_related("organisation"), project_id)
+        totals = queries.usage_totals(Project.objects.filter(pk=project.pk))
+        return Response(project_out(project, totals))
+
+
+class ProjectSummaryView(APIView):
+    @extend_schema(summary="Totals of a project over a period", parameters=RANGE_PARAMS[:2])
+    def get(self, request: Request, project_id: str) -> Response:
+        project = _get(visible_projects(request).select_related("organisation"), project_id)
+        rng = _range(request)
+        qs = Project.objects.filter(pk=project.pk)
+        totals = queries.usage_totals(qs, rng.get("start"), rng.get("end"))
+        totals["by_zone"] = queries.usage_breakdown(qs, rng.get("start"), rng.get("end"), "zone", "cloud_provider")
+        return Response(
+            {"project_id": str(project.uuid), "start": rng.get("start"), "end": rng.get("end"), **totals}
+        )
+
+
+class ProjectSeriesView(APIView):
+    @extend_schema(summary="Energy and emissions of a project per hour, day, week or month", parameters=RANGE_PARAMS)
+    def get(self, request: Request, project_id: str) -> Response:
+        project = _get(visible_projects(request), project_id)
+        rng = _range(request)
+        series = queries.usage_series(Project.objects.filter(pk=project.pk), rng.get("start"), rng.get("end"), rng["bucket"])
+        return Response({"project_id": str(project.uuid), "bucket": rng["bucket"], "points": series})
+
+
+class OrganisationsView(APIView):
+    @extend_schema(summary="Organisations this key or user may see")
+    def get(self, request: Request) -> Response:
+        return Response({"results": [organisation_out(o) for o in visible_organisations(request)]})
+
+
+class OrganisationDetailView(APIView):
+    @extend_schema(summary="One organisation with totals over a period", parameters=RANGE_PARAMS[:2])
+    def get(self, request: Request, org_id: str) -> Response:
+        org = _get(visible_organisations(request), org_id)
+        rng = _range(request)
+        # A key sees only its own project's share of the organisation.
+        projects = visible_projects(request).filter(organisation=org)
+        totals = queries.usage_totals(projects, rng.get("start"), rng.get("end"))
+        totals["by_project"] = queries.usage_breakdown(projects, rng.get("start"), rng.get("end"), "project__uuid", "project__name")
+        for row in totals["by_project"]:
+            row["project_id"] = str(row.pop("project__uuid"))
+            row["project"] = row.pop("project__name")
+        return Response(organisation_out(org, totals))
+
+
+class OrganisationSeriesView(APIView):
+    @extend_schema(summary="Energy and emissions of an organisation over time", parameters=RANGE_PARAMS)
+    def get(self, request: Request, org_id: str) -> Response:
+        org = _get(visible_organisations(request), org_id)
+        rng = _range(request)
+        projects = visible_projects(request).filter(organisation=org)
+        series = queries.usage_series(projects, rng.get("start"), rng.get("end"), rng["bucket"], by="project__name")
+        for p in series:
+            p["project"] = p.pop("project__name")
+        return Response({"organisation_id": str(org.uuid), "bucket": rng["bucket"], "points": series})
+
+
+class ExperimentsView(APIView):
+    @extend_schema(summary="Experiments, optionally of one project", parameters=[OpenApiParameter("project", str)])
+    def get(self, request: Request) -> Response:
+        exps = Experiment.objects.filter(project__in=visible_projects(request)).select_related("project")
+        if request.query_params.get("project"):
+            exps = exps.filter(project__uuid=_uuid_or_404(request.query_params["project"]))
+        return Response({"results": [experiment_out(e) for e in exps.order_by("name")]})
+
+    @extend_schema(summary="Create (or get) an experiment by name in the key's project", request=ExperimentCreateSerializer)
+    def post(self, request: Request) -> Response:
+        key = require_ingest_key(request)
+        ser = ExperimentCreateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        before = Experiment.objects.filter(project=key.project, name=ser.validated_data["name"]).exists()
+        exp = ingest.resolve_experiment(key.project, ser.validated_data["name"])
+        if ser.validated_data.get("description") and not exp.description:
+            exp.description = ser.validated_data["description"]
+            exp.save(update_fields=["description"])
+        return Response(experiment_out(exp), status=200 if before else 201)
+
+
+class ExperimentDetailView(APIView):
+    @extend_schema(summary="One experiment with the totals of all its runs (failed and lost included)")
+    def get(self, request: Request, experiment_id: str) -> Response:
+        exp = _get(Experiment.objects.filter(project__in=visible_projects(request)).select_related("project"), experiment_id)
+        return Response(experiment_out(exp, queries.run_totals(Run.objects.filter(experiment=exp))))
+

@@ -1,0 +1,173 @@
+"""Configuration: arguments, then ``EMISSIONS_HUB_*`` environment, then a TOML file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("tracker_client")
+
+ENV_PREFIX = "EMISSIONS_HUB_"
+
+
+@dataclasses.dataclass
+class Config:
+    """Every option the client understands, with its default."""
+
+    experiment: str | None = None
+    hub_url: str | None = None
+    api_key: str | None = None
+    run_key: str | None = None
+    name: str | None = None
+    country: str | None = None
+    region: str | None = None
+    cloud_provider: str | None = None
+    cloud_region: str | None = None
+    pue: float | None = None
+    interval_s: float = 10.0
+    params: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    epochs_total: int | None = None
+    predict_after_epochs: int = 1
+    summary: bool = True
+    summary_every_min: float | None = None
+    measure_mode: str = "process"  # "process" (this process tree) or "machine"
+    gpu_ids: list[str] | None = None
+    spool_dir: str | None = None
+    timeout_s: float = 10.0
+    flush_timeout_s: float = 5.0
+    no_cloud_detect: bool = False
+    handle_signals: bool = True
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_FLOATS = {"pue", "interval_s", "summary_every_min", "timeout_s", "flush_timeout_s"}
+_INTS = {"epochs_total", "predict_after_epochs"}
+_BOOLS = {"summary", "no_cloud_detect", "handle_signals"}
+_LISTS = {"tags", "gpu_ids"}
+
+
+def config_files(cwd: Path | None = None) -> list[Path]:
+    """Config files in increasing priority: the user's file, then the project's."""
+    explicit = os.environ.get(ENV_PREFIX + "CONFIG")
+    if explicit:
+        return [Path(explicit).expanduser()]
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return [
+        Path(xdg) / "emissions-hub" / "config.toml",
+        (cwd or Path.cwd()) / ".emissions-hub.toml",
+    ]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        logger.warning("tracker_client: ignoring unreadable config file %s: %s", path, exc)
+        return {}
+    # Accept both a flat file and one with a [tracker] table.
+    table = data.get("tracker", data)
+    return dict(table) if isinstance(table, dict) else {}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a value from env or file into the option's type; raise ValueError if bad."""
+    if value is None:
+        return None
+    if name in _FLOATS:
+        return float(value)
+    if name in _INTS:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{value!r} is not an integer")
+        return int(value)
+    if name in _BOOLS:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError(f"{value!r} is not a boolean")
+    if name in _LISTS:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return [str(v) for v in value]
+    if name == "params":
+        if isinstance(value, str):
+            value = json.loads(value)
+        if not isinstance(value, dict):
+            raise ValueError("params must be a JSON object")
+        return value
+    return str(value)
+
+
+def _layer(source: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, raw in source.items():
+        if key not in _FIELDS:
+            if origin != "environment":
+                logger.warning("tracker_client: unknown option %r in %s", key, origin)
+            continue
+        try:
+            out[key] = _coerce(key, raw)
+        except (TypeError, ValueError) as exc:
+            # A bad telemetry setting must not stop training: say so and use the default.
+            logger.warning("tracker_client: ignoring %s=%r from %s: %s", key, raw, origin, exc)
+    return out
+
+
+def env_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    found = {
+        name: environ[ENV_PREFIX + name.upper()]
+        for name in _FIELDS
+        if ENV_PREFIX + name.upper() in environ
+    }
+    return _layer(found, "environment")
+
+
+def load_config(
+    arguments: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    files: list[Path] | None = None,
+) -> Config:
+    """Merge options: arguments win over the environment, which wins over config files."""
+    merged: dict[str, Any] = {}
+    for path in files if files is not None else config_files():
+        merged.update(_layer(_read_toml(path), str(path)))
+    merged.update(env_options(environ))
+    merged.update(_layer({k: v for k, v in (arguments or {}).items() if v is not None}, "arguments"))
+    config = Config(**merged)
+    if config.interval_s <= 0:
+        logger.warning("tracker_client: interval_s must be positive; using 10 s")
+        config.interval_s = 10.0
+    if config.measure_mode not in {"process", "machine"}:
+        logger.warning("tracker_client: measure_mode must be process or machine; using process")
+        config.measure_mode = "process"
+    if config.hub_url:
+        config.hub_url = config.hub_url.rstrip("/")
+    return config
+
+
+def default_spool_dir(config: Config | None = None) -> Path:
+    if config is not None and config.spool_dir:
+        return Path(config.spool_dir).expanduser()
+    env = os.environ.get(ENV_PREFIX + "SPOOL_DIR")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "emissions-hub" / "spool"
