@@ -1,0 +1,332 @@
+"""Background delivery: a bounded queue drained by one thread that batches and retries.
+
+The training thread only calls :meth:`Worker.submit`, which never blocks on the network:
+``SimpleQueue.put`` is reentrant (safe from a signal handler) and, past ``max_queue``
+items, the record goes straight to the disk spool instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._spool import MAX_BATCH, SpoolFile, deliver_records
+from ._transport import RejectedError, RetryableError, Transport
+
+logger = logging.getLogger("tracker_client")
+
+_STOP = object()
+
+
+class Backoff:
+    """Capped exponential backoff with full jitter; Retry-After wins when given."""
+
+    def __init__(self, base_s: float = 0.5, cap_s: float = 30.0, max_retry_after_s: float = 300.0):
+        self.base_s, self.cap_s, self.max_retry_after_s = base_s, cap_s, max_retry_after_s
+        self.failures = 0
+
+    def next_delay(self, retry_after: float | None = None) -> float:
+        self.failures += 1
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after_s)
+        ceiling = min(self.cap_s, self.base_s * 2 ** (self.failures - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class Worker:
+    """Delivers a run's records in order: create run, measurements, prediction, finish."""
+
+    def __init__(
+        self,
+        transport_factory: Callable[[], Transport | None],
+        run_payload: dict[str, Any],
+        spool: SpoolFile,
+        max_queue: int = 10_000,
+        spool_after_s: float = 30.0,
+        backoff: Backoff | None = None,
+        on_run: Callable[[dict[str, Any]], None] | None = None,
+        before_create: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.transport_factory = transport_factory
+        self.run_payload = run_payload
+        self.spool = spool
+        self.max_queue = max_queue
+        self.spool_after_s = spool_after_s
+        self.backoff = backoff or Backoff()
+        self.on_run = on_run
+        self.before_create = before_create
+        self.run: dict[str, Any] | None = None
+        self.rejected_all: RejectedError | None = None
+        self.delivered = 0
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending: list[dict[str, Any]] = []
+        self._prediction: dict[str, Any] | None = None
+        self._finish: dict[str, Any] | None = None
+        self._closing = threading.Event()
+        self._deadline = float("inf")
+        self._abandoned = False
+        self._state_lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._transport: Transport | None = None
+        self._outage_since: float | None = None
+        self._next_attempt = 0.0
+        self.idle = threading.Event()
+
+    # ------------------------------------------------------------ caller side
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tracker_client-worker", daemon=True)
+        self._thread.start()
+
+    def submit(self, kind: str, body: dict[str, Any]) -> None:
+        """Queue a record; never blocks on the network, never raises."""
+        try:
+            if self._queue.qsize() >= self.max_queue or self._abandoned:
+                self._spool_record(kind, body)
+                return
+            self.idle.clear()
+            self._queue.put((kind, body))
+        except Exception:
+            logger.exception("tracker_client: could not queue a %s record", kind)
+
+    def close(self, timeout_s: float) -> bool:
+        """Deliver what is queued within ``timeout_s``; spool the rest. True if all delivered."""
+        self._deadline = time.monotonic() + max(0.0, timeout_s)
+        self._closing.set()
+        self._queue.put(_STOP)
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout_s + 0.5)
+        if self._thread is not None and self._thread.is_alive():
+            # Stuck in a network call: take over and spool. A batch that did arrive
+            # will be sent again later and dropped by the hub as a duplicate (same UUID).
+            with self._state_lock:
+                self._abandoned = True
+                self._spool_everything()
+            logger.warning("tracker_client: hub too slow at exit; kept the rest in the spool")
+        all_sent = not self._pending and self._finish is None and not self.spool.has_undelivered()
+        self.spool.close(delivered_all=all_sent and self.rejected_all is None)
+        return all_sent
+
+    def reset_after_fork(self) -> None:
+        """In a forked child the thread is gone and the parent owns the data: start empty."""
+        self._queue = queue.SimpleQueue()
+        self._pending = []
+        self._thread = None
+        self._abandoned = True
+
+    # ------------------------------------------------------------ worker side
+
+    def _spool_record(self, kind: str, body: dict[str, Any]) -> None:
+        try:
+            if kind == "measurement":
+                self.spool.append({"kind": "measurements", "items": [body]})
+            else:
+                self.spool.append({"kind": kind, "body": body})
+        except Exception:
+            logger.exception("tracker_client: could not write the spool")
+
+    def _spool_everything(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                self._accept(item)
+        try:
+            if self._pending:
+                self.spool.append({"kind": "measurements", "items": self._pending})
+                self._pending = []
+            if self._prediction is not None:
+                self.spool.append({"kind": "prediction", "body": self._prediction})
+                self._prediction = None
+            if self._finish is not None:
+                self.spool.append({"kind": "finish", "body": self._finish})
+                self._finish = None
+        except Exception:
+            logger.exception("tracker_client: could not write the spool")
+
+    def _accept(self, item: tuple[str, dict[str, Any]]) -> None:
+        kind, body = item
+        if kind == "measurement":
+            self._pending.append(body)
+        elif kind == "prediction":
+            self._prediction = body
+        elif kind == "finish":
+            self._finish = body
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception:
+            logger.exception("tracker_client: delivery thread failed; spooling")
+            with self._state_lock:
+                if not self._abandoned:
+                    self._spool_everything()
+        finally:
+            if self._transport is not None:
+                try:
+                    self._transport.close()
+                except Exception:
+                    pass
+
+    def _loop(self) -> None:
+        stop_seen = False
+        while True:
+            now = time.monotonic()
+            has_work = bool(self._pending or self._prediction or self._finish)
+            if stop_seen:
+                wait = 0.0
+            elif has_work:
+                wait = max(0.0, self._next_attempt - now)
+            else:
+                wait = None
+                self.idle.set()
+            try:
+                item = self._queue.get(timeout=wait) if wait != 0.0 else self._queue.get_nowait()
+            except queue.Empty:
+                item = None
+            with self._state_lock:
+                if self._abandoned:
+                    return
+                while item is not None:
+                    if item is _STOP:
+                        stop_seen = True
+                    else:
+                        self._accept(item)
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        item = None
+            if self._closing.is_set() and time.monotonic() >= self._deadline:
+                with self._state_lock:
+                    if not self._abandoned:
+                        self._spool_everything()
+                return
+            if time.monotonic() >= self._next_attempt:
+                self._attempt()
+            if stop_seen and not (self._pending or self._prediction or self._finish):
+                return
+            if stop_seen and self._next_attempt > time.monotonic():
+                # Closing: wait for the retry only until the deadline, interruptibly.
+                delay = min(self._next_attempt, self._deadline) - time.monotonic()
+                if delay > 0:
+                    time.sleep(min(delay, 0.05))
+
+    def _ensure_run(self) -> Transport | None:
+        if self._transport is None:
+            self._transport = self.transport_factory()
+            if self._transport is None:
+                return None
+        if self.run is None:
+            if self.before_create is not None:
+                self.before_create(self.run_payload)
+                self.before_create = None
+            self.run = self._transport.create_run(self.run_payload)
+            if self.on_run is not None:
+                try:
+                    self.on_run(self.run)
+                except Exception:
+                    logger.exception("tracker_client: run callback failed")
+        return self._transport
+
+    def _attempt(self) -> None:
+        """One delivery pass; on failure schedule the next one (or spool)."""
+        if self.rejected_all is not None:
+            with self._state_lock:
+                self._spool_rejected_everything(self.rejected_all)
+            return
+        try:
+            transport = self._ensure_run()
+            if transport is None:
+                # No hub configured: keep everything on disk for `flush`.
+                with self._state_lock:
+                    self._spool_everything()
+                return
+            assert self.run is not None
+            run_id = str(self.run["id"])
+            if self.spool.has_undelivered():
+                records, end = self.spool.read_undelivered()
+                sent = deliver_records(transport, run_id, records, self._rejected)
+                self.delivered += sent
+                self.spool.replayed_to = end
+            while self._pending:
+                batch = self._pending[:MAX_BATCH]
+                try:
+                    answer = transport.post_measurements(run_id, batch)
+                    self.delivered += len(batch)
+                    if isinstance(answer.get("run"), dict) and self.on_run is not None:
+                        self.on_run(answer["run"])
+                except RejectedError as exc:
+                    self._rejected({"kind": "measurements", "items": batch}, exc)
+                with self._state_lock:
+                    del self._pending[: len(batch)]
+            if self._prediction is not None:
+                try:
+                    transport.prediction(run_id, self._prediction)
+                except RejectedError as exc:
+                    self._rejected({"kind": "prediction", "body": self._prediction}, exc)
+                self._prediction = None
+            if self._finish is not None and not self._pending:
+                try:
+                    transport.finish(run_id, self._finish)
+                except RejectedError as exc:
+                    self._rejected({"kind": "finish", "body": self._finish}, exc)
+                self._finish = None
+            self.backoff.reset()
+            self._outage_since = None
+            self._next_attempt = 0.0
+        except RetryableError as exc:
+            now = time.monotonic()
+            if self._outage_since is None:
+                self._outage_since = now
+                logger.warning("tracker_client: hub unreachable (%s); will retry", exc)
+            delay = self.backoff.next_delay(exc.retry_after)
+            self._next_attempt = now + delay
+            if now - self._outage_since >= self.spool_after_s or len(self._pending) > MAX_BATCH:
+                # A long outage: keep memory bounded; the spool is replayed on recovery.
+                with self._state_lock:
+                    if self._pending:
+                        self.spool.append({"kind": "measurements", "items": self._pending})
+                        self._pending = []
+        except RejectedError as exc:
+            # The run itself was refused (wrong key, unknown project...): nothing will pass.
+            self.rejected_all = exc
+            logger.error(
+                "tracker_client: %s. Measurements are kept in %s; fix the setting and run "
+                "`python -m tracker_client flush --include-rejected`.",
+                exc,
+                self.spool.rejected_path,
+            )
+            with self._state_lock:
+                self._spool_rejected_everything(exc)
+
+    def _rejected(self, record: dict[str, Any], exc: RejectedError) -> None:
+        logger.error("tracker_client: %s; kept in %s", exc, self.spool.rejected_path)
+        record["rejected"] = {"status": exc.status, "message": str(exc)}
+        self.spool.append_rejected(record)
+
+    def _spool_rejected_everything(self, exc: RejectedError) -> None:
+        reason = {"status": exc.status, "message": str(exc)}
+        if self._pending:
+            self.spool.append_rejected(
+                {"kind": "measurements", "items": self._pending, "rejected": reason}
+            )
+            self._pending = []
+        for kind in ("prediction", "finish"):
+            body = getattr(self, "_" + kind)
+            if body is not None:
+                self.spool.append_rejected({"kind": kind, "body": body, "rejected": reason})
+                setattr(self, "_" + kind, None)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Test helper: wait until everything queued so far was handled."""
+        return self.idle.wait(timeout_s)
