@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import carbon
-
 from api.models import EmissionFactor
 
 
@@ -32,9 +31,13 @@ class Placement:
     factor: EmissionFactor
 
 
-def factor_record(zone: str, dataset_version: str | None = None, kind: str = "location") -> EmissionFactor:
-    """The stored EmissionFactor row for a zone of a dataset, created on first use."""
-    dataset = carbon.get_dataset(dataset_version)
+def factor_record(
+    zone: str, dataset: carbon.Dataset | str | None = None, kind: str = "location"
+) -> EmissionFactor:
+    """The stored EmissionFactor row for a zone of a dataset (default: the current one),
+    created on first use."""
+    if not isinstance(dataset, carbon.Dataset):
+        dataset = carbon.get_dataset(dataset)
     fac = dataset.factor(zone) if kind == "location" else dataset.residual_mix(zone)
     record, _ = EmissionFactor.objects.get_or_create(
         dataset_version=dataset.version,
@@ -76,11 +79,11 @@ def place(
     except carbon.UnknownLocation as exc:
         raise LocationError(str(exc)) from exc
     if pue is None:
-        pue = res.provider_pue or default_pue or carbon.DEFAULT_PUE
+        pue = res.provider_pue or default_pue or carbon.get_dataset().default_pue
     return Placement(
-        country=(country or "").upper()[:3],
+        country=(res.country or country or "").upper()[:3],
         region=(region or "")[:20],
-        cloud_provider=(cloud_provider or "").lower()[:20],
+        cloud_provider=(res.cloud_provider or cloud_provider or "").lower()[:20],
         cloud_region=(cloud_region or "")[:40],
         zone=res.zone,
         zone_label=res.label,

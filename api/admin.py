@@ -32,7 +32,15 @@ class MembershipAdmin(admin.ModelAdmin[Membership]):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin[Project]):
-    list_display = ["name", "organisation", "hosting", "country", "cloud_provider", "cloud_region", "pue"]
+    list_display = [
+        "name",
+        "organisation",
+        "hosting",
+        "country",
+        "cloud_provider",
+        "cloud_region",
+        "pue",
+    ]
     list_filter = ["organisation", "hosting"]
     search_fields = ["name"]
 
@@ -65,7 +73,15 @@ class ExperimentAdmin(admin.ModelAdmin[Experiment]):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin[Run]):
-    list_display = ["run_key", "project", "experiment", "status", "zone", "energy_kwh", "emissions_kg"]
+    list_display = [
+        "run_key",
+        "project",
+        "experiment",
+        "status",
+        "zone",
+        "energy_kwh",
+        "emissions_kg",
+    ]
     list_filter = ["status", "source"]
     search_fields = ["run_key", "name"]
     raw_id_fields = ["experiment", "factor"]

@@ -92,7 +92,8 @@ def visible_organisations(request: Request | Any) -> QuerySet[Organisation]:
         return Organisation.objects.filter(pk=key.project.organisation_id)
     if not getattr(request.user, "is_authenticated", False):
         return Organisation.objects.none()
-    return Organisation.objects.filter(memberships__user=request.user)
+    user_pk: int = request.user.pk
+    return Organisation.objects.filter(memberships__user_id=user_pk)
 
 
 def require_ingest_key(request: Request | Any) -> ApiKey:
@@ -101,7 +102,9 @@ def require_ingest_key(request: Request | Any) -> ApiKey:
     if key is None:
         raise exceptions.PermissionDenied("Writing data needs an API key with the 'ingest' scope.")
     if key.scope != ApiKeyScope.INGEST:
-        raise exceptions.PermissionDenied("This API key is read-only; use a key with the 'ingest' scope.")
+        raise exceptions.PermissionDenied(
+            "This API key is read-only; use a key with the 'ingest' scope."
+        )
     return key
 
 

@@ -36,7 +36,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     code = CODES.get(response.status_code, "error")
     if isinstance(exc, exceptions.ValidationError):
-        body = {"error": code, "message": "The request is invalid; see 'fields'.", "fields": response.data}
+        body = {
+            "error": code,
+            "message": "The request is invalid; see 'fields'.",
+            "fields": response.data,
+        }
     else:
         detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
         body = {"error": code, "message": str(detail)}

@@ -52,7 +52,13 @@ class Invalid(ValueError):
 
 
 def _number(
-    item: dict[str, Any], name: str, *, lo: float = 0.0, hi: float, default: float | None = 0.0, errors: dict[str, str]
+    item: dict[str, Any],
+    name: str,
+    *,
+    lo: float = 0.0,
+    hi: float,
+    default: float | None = 0.0,
+    errors: dict[str, str],
 ) -> float | None:
     raw = item.get(name, default)
     if raw is None:
@@ -73,7 +79,9 @@ def _number(
     return value
 
 
-def _integer(item: dict[str, Any], name: str, *, hi: int, default: int | None, errors: dict[str, str]) -> int | None:
+def _integer(
+    item: dict[str, Any], name: str, *, hi: int, default: int | None, errors: dict[str, str]
+) -> int | None:
     raw = item.get(name, default)
     if raw is None:
         return default
@@ -173,7 +181,9 @@ def clean_measurement(item: Any, now: datetime | None = None) -> CleanMeasuremen
         elif duration is not None and abs(duration - span) > max(1.0, 0.01 * span):
             errors["duration_s"] = f"is {duration:g} s but end - start is {span:g} s"
         if end > now + timedelta(seconds=settings.API_MAX_FUTURE_S):
-            errors["end"] = f"is in the future ({end.isoformat()}; the hub's clock says {now.isoformat()})"
+            errors["end"] = (
+                f"is in the future ({end.isoformat()}; the hub's clock says {now.isoformat()})"
+            )
         if start < EARLIEST:
             errors["start"] = "is before the year 2000"
         if duration is None:
@@ -183,9 +193,13 @@ def clean_measurement(item: Any, now: datetime | None = None) -> CleanMeasuremen
     utilisation: dict[str, float | None] = {}
     methods: dict[str, str] = {}
     for comp in COMPONENTS:
-        energies[comp] = _number(item, f"{comp}_energy_kwh", hi=MAX_INTERVAL_KWH, errors=errors) or 0.0
+        energies[comp] = (
+            _number(item, f"{comp}_energy_kwh", hi=MAX_INTERVAL_KWH, errors=errors) or 0.0
+        )
         powers[comp] = _number(item, f"{comp}_power_w", hi=MAX_POWER_W, default=None, errors=errors)
-        utilisation[comp] = _number(item, f"{comp}_utilization_pct", hi=100_000.0, default=None, errors=errors)
+        utilisation[comp] = _number(
+            item, f"{comp}_utilization_pct", hi=100_000.0, default=None, errors=errors
+        )
         method = item.get(f"{comp}_method") or ("none" if energies[comp] == 0 else None)
         if method is None:
             errors[f"{comp}_method"] = f"is required when {comp}_energy_kwh is above zero"
@@ -224,7 +238,9 @@ def clean_batch(items: Any) -> list[CleanMeasurement]:
     if not isinstance(items, list):
         raise Invalid("'measurements' must be a list of measurement objects")
     if len(items) > settings.API_MAX_BATCH:
-        raise Invalid(f"a batch holds at most {settings.API_MAX_BATCH} measurements; this one has {len(items)}")
+        raise Invalid(
+            f"a batch holds at most {settings.API_MAX_BATCH} measurements; this one has {len(items)}"
+        )
     now = timezone.now()
     out: list[CleanMeasurement] = []
     problems: dict[str, Any] = {}
@@ -240,7 +256,10 @@ def clean_batch(items: Any) -> list[CleanMeasurement]:
         seen.add(clean.uuid)
         out.append(clean)
     if problems:
-        raise Invalid(f"{len(problems)} of {len(items)} measurements are invalid; nothing was stored", problems)
+        raise Invalid(
+            f"{len(problems)} of {len(items)} measurements are invalid; nothing was stored",
+            problems,
+        )
     return out
 
 
@@ -286,7 +305,11 @@ def get_or_create_run(
 ) -> tuple[Run, bool]:
     """Create the run for (project, run_key) or return the existing one (idempotent)."""
     run_key = data["run_key"]
-    existing = Run.objects.select_related("factor", "experiment").filter(project=project, run_key=run_key).first()
+    existing = (
+        Run.objects.select_related("factor", "experiment")
+        .filter(project=project, run_key=run_key)
+        .first()
+    )
     if existing is not None:
         _merge_rank_info(existing, data)
         return existing, False
@@ -323,7 +346,9 @@ def get_or_create_run(
             run.save()
     except IntegrityError:
         # Another rank of the same job created it a moment ago.
-        return Run.objects.select_related("factor", "experiment").get(project=project, run_key=run_key), False
+        return Run.objects.select_related("factor", "experiment").get(
+            project=project, run_key=run_key
+        ), False
     return run, True
 
 
@@ -339,7 +364,9 @@ def _merge_rank_info(run: Run, data: dict[str, Any]) -> None:
             setattr(run, k, v)
 
 
-def finish_run(run: Run, status: str, metrics: dict[str, Any] | None, ended_at: datetime | None) -> Run:
+def finish_run(
+    run: Run, status: str, metrics: dict[str, Any] | None, ended_at: datetime | None
+) -> Run:
     """Close a run; finishing twice is harmless, later metrics are merged in."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
@@ -352,13 +379,22 @@ def finish_run(run: Run, status: str, metrics: dict[str, Any] | None, ended_at: 
     return run
 
 
-def record_prediction(run: Run, epochs_done: int, epochs_total: int, predicted_energy_kwh: float) -> Run:
+def record_prediction(
+    run: Run, epochs_done: int, epochs_total: int, predicted_energy_kwh: float
+) -> Run:
     """Store a client's prediction of a run's whole energy, and the emissions it implies."""
     run.epochs_done = epochs_done
     run.epochs_total = epochs_total
     run.predicted_energy_kwh = predicted_energy_kwh
     run.predicted_emissions_kg = emissions_kg(predicted_energy_kwh, run.pue, run.factor.g_per_kwh)
-    run.save(update_fields=["epochs_done", "epochs_total", "predicted_energy_kwh", "predicted_emissions_kg"])
+    run.save(
+        update_fields=[
+            "epochs_done",
+            "epochs_total",
+            "predicted_energy_kwh",
+            "predicted_emissions_kg",
+        ]
+    )
     return run
 
 
@@ -386,7 +422,9 @@ def ingest_measurements(run: Run, batch: list[CleanMeasurement]) -> IngestResult
     with transaction.atomic():
         locked = Run.objects.select_for_update().select_related("factor").get(pk=run.pk)
         known = set(
-            Measurement.objects.filter(uuid__in=[m.uuid for m in batch]).values_list("uuid", flat=True)
+            Measurement.objects.filter(uuid__in=[m.uuid for m in batch]).values_list(
+                "uuid", flat=True
+            )
         )
         fresh = [m for m in batch if m.uuid not in known]
         if fresh:
@@ -486,7 +524,9 @@ def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
     updates["last_end"] = Coalesce(Greatest(F("last_end"), Value(last)), Value(last))
     updates["last_seen_at"] = timezone.now()
     if has_client:
-        updates["client_emissions_kg"] = Coalesce(F("client_emissions_kg"), Value(0.0)) + client_total
+        updates["client_emissions_kg"] = (
+            Coalesce(F("client_emissions_kg"), Value(0.0)) + client_total
+        )
     if run.status == RunStatus.LOST:
         updates["status"] = RunStatus.RUNNING
     Run.objects.filter(pk=run.pk).update(**updates)

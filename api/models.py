@@ -61,14 +61,20 @@ class Organisation(models.Model):
 
 
 class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "organisation"], name="api_membership_unique_user_org"),
+            models.UniqueConstraint(
+                fields=["user", "organisation"], name="api_membership_unique_user_org"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -95,7 +101,9 @@ class ProjectQuerySet(QuerySet["Project"]):
 
 class Project(models.Model):
     uuid = models.UUIDField(default=uuidlib.uuid4, unique=True, editable=False)
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="projects")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="projects"
+    )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     # Location defaults for runs that do not say where they ran.
@@ -114,7 +122,9 @@ class Project(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["organisation", "name"], name="api_project_unique_org_name"),
+            models.UniqueConstraint(
+                fields=["organisation", "name"], name="api_project_unique_org_name"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -154,7 +164,9 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True)
     digest = models.CharField(max_length=64)
     created = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     last_used = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -167,7 +179,9 @@ class ApiKey(models.Model):
         return f"{self.prefix}… ({self.scope}, {self.project})"
 
     @classmethod
-    def issue(cls, project: Project, scope: str, name: str = "", created_by: Any = None) -> tuple[ApiKey, str]:
+    def issue(
+        cls, project: Project, scope: str, name: str = "", created_by: Any = None
+    ) -> tuple[ApiKey, str]:
         """Create a key; return the model and the plain key, which is never stored."""
         plain = KEY_PREFIX[ApiKeyScope(scope)] + secrets.token_urlsafe(32)
         key = cls.objects.create(
@@ -185,7 +199,12 @@ class ApiKey(models.Model):
         """Find the active key for a presented plain key, comparing in constant time."""
         if len(plain) < 20:
             return None
-        key = cls.objects.active().select_related("project__organisation").filter(prefix=plain[:12]).first()
+        key = (
+            cls.objects.active()
+            .select_related("project__organisation")
+            .filter(prefix=plain[:12])
+            .first()
+        )
         if key is None or not hmac.compare_digest(key.digest, _key_digest(plain)):
             return None
         return key
@@ -213,7 +232,9 @@ class Experiment(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["project", "name"], name="api_experiment_unique_project_name"),
+            models.UniqueConstraint(
+                fields=["project", "name"], name="api_experiment_unique_project_name"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -253,7 +274,8 @@ class EmissionFactor(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["dataset_version", "zone", "kind"], name="api_emissionfactor_unique_version_zone_kind"
+                fields=["dataset_version", "zone", "kind"],
+                name="api_emissionfactor_unique_version_zone_kind",
             ),
         ]
 
@@ -333,7 +355,9 @@ class Run(models.Model):
     class Meta:
         ordering = ["-started_at"]
         constraints = [
-            models.UniqueConstraint(fields=["project", "run_key"], name="api_run_unique_project_run_key"),
+            models.UniqueConstraint(
+                fields=["project", "run_key"], name="api_run_unique_project_run_key"
+            ),
         ]
         indexes = [
             # Runs of an experiment or project, newest first (run lists, experiment page).
@@ -343,7 +367,9 @@ class Run(models.Model):
             models.Index(fields=["project", "-emissions_kg"], name="api_run_project_emissions"),
             # The lost-run sweep only looks at running runs.
             models.Index(
-                fields=["last_seen_at"], name="api_run_running_last_seen", condition=Q(status="running")
+                fields=["last_seen_at"],
+                name="api_run_running_last_seen",
+                condition=Q(status="running"),
             ),
         ]
 
@@ -393,7 +419,9 @@ class Measurement(models.Model):
     pue = models.FloatField()
     intensity_g_per_kwh = models.FloatField()
     emissions_kg = models.FloatField()
-    factor = models.ForeignKey(EmissionFactor, on_delete=models.PROTECT, related_name="measurements")
+    factor = models.ForeignKey(
+        EmissionFactor, on_delete=models.PROTECT, related_name="measurements"
+    )
     # What a foreign client (CodeCarbon) computed itself, kept beside the hub's figure.
     client_intensity_g_per_kwh = models.FloatField(null=True, blank=True)
     client_emissions_kg = models.FloatField(null=True, blank=True)
@@ -406,6 +434,9 @@ class Measurement(models.Model):
             # Re-applying a dataset to a period.
             models.Index(fields=["start"], name="api_measurement_start"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.uuid} ({self.duration_s:g} s)"
 
     @property
     def energy_kwh(self) -> float:
@@ -474,7 +505,15 @@ class UsageHour(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["project", "hour", "zone", "cloud_provider", "cloud_region", "factor", "pue"],
+                fields=[
+                    "project",
+                    "hour",
+                    "zone",
+                    "cloud_provider",
+                    "cloud_region",
+                    "factor",
+                    "pue",
+                ],
                 name="api_usagehour_unique_key",
             ),
         ]
@@ -482,3 +521,10 @@ class UsageHour(models.Model):
             # Project and organisation pages and reports: a project's hours in a range.
             models.Index(fields=["project", "hour"], name="api_usagehour_project_hour"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.hour:%Y-%m-%d %H}h {self.zone}"
+
+
+# Records of imported files live in their own module; imported here so the app registry sees them.
+from api.models_imports import ImportedFile, ImportFormat  # noqa: E402, F401

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
-from django.db.models.functions import TruncDay, TruncHour, TruncMonth, TruncWeek
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
-from api.models import USAGE_FIELDS, Project, Run, UsageHour
+from api.models import USAGE_FIELDS, Experiment, Project, Run, UsageHour
 
 TRUNC = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek, "month": TruncMonth}
 
@@ -28,18 +28,22 @@ def _clean(sums: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def hours_for(projects: QuerySet[Project], start: datetime | None, end: datetime | None) -> QuerySet[UsageHour]:
+def hours_for(
+    projects: QuerySet[Project], start: datetime | None, end: datetime | None
+) -> QuerySet[UsageHour]:
     """UsageHour rows of these projects in [start, end)."""
     return UsageHour.objects.filter(project__in=projects).between(start, end)
 
 
-def usage_totals(projects: QuerySet[Project], start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
+def usage_totals(
+    projects: QuerySet[Project], start: datetime | None = None, end: datetime | None = None
+) -> dict[str, Any]:
     """Energy, emissions, measured share, GPU-hours and run count over a period.
 
     ``energy_kwh`` is IT energy; ``facility_energy_kwh`` includes PUE; ``emissions_kg`` is
     location-based. A run counts in the period when it started in it.
     """
-    totals = _clean(hours_for(projects, start, end).totals())
+    totals = _clean(hours_for(projects, start, end).aggregate(**{f: Sum(f) for f in USAGE_FIELDS}))
     runs = Run.objects.filter(project__in=projects)
     if start is not None:
         runs = runs.filter(started_at__gte=start)
@@ -51,7 +55,11 @@ def usage_totals(projects: QuerySet[Project], start: datetime | None = None, end
     )
     energy = totals["energy_kwh"]
     totals["measured_share"] = totals["measured_energy_kwh"] / energy if energy else 0.0
-    totals["intensity_g_per_kwh"] = totals["emissions_kg"] * 1000.0 / totals["facility_energy_kwh"] if totals["facility_energy_kwh"] else None
+    totals["intensity_g_per_kwh"] = (
+        totals["emissions_kg"] * 1000.0 / totals["facility_energy_kwh"]
+        if totals["facility_energy_kwh"]
+        else None
+    )
     return totals
 
 
@@ -66,7 +74,9 @@ def usage_breakdown(
         .annotate(**{f: Sum(f) for f in USAGE_FIELDS})
         .order_by("-emissions_kg")
     )
-    return [{**{d: row[d] for d in dims}, **_clean({f: row[f] for f in USAGE_FIELDS})} for row in rows]
+    return [
+        {**{d: row[d] for d in dims}, **_clean({f: row[f] for f in USAGE_FIELDS})} for row in rows
+    ]
 
 
 def usage_series(
@@ -95,7 +105,21 @@ def usage_series(
     )
     out = []
     for row in rows:
-        item = {"t": row["t"], **_clean({k: row[k] for k in ("energy_kwh", "emissions_kg", "gpu_hours", "measured_energy_kwh", "measurement_count")})}
+        item = {
+            "t": row["t"],
+            **_clean(
+                {
+                    k: row[k]
+                    for k in (
+                        "energy_kwh",
+                        "emissions_kg",
+                        "gpu_hours",
+                        "measured_energy_kwh",
+                        "measurement_count",
+                    )
+                }
+            ),
+        }
         if by:
             item[by] = row[by]
         out.append(item)
@@ -133,11 +157,17 @@ def run_series(run: Run, max_points: int = 600, since: datetime | None = None) -
     buckets: dict[int, dict[str, float]] = {}
     ranks: dict[str, dict[int, float]] = {}
     qs = run.measurements.order_by("start").values_list(
-        "start", "duration_s", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh", "emissions_kg", "node", "rank"
+        "start",
+        "cpu_energy_kwh",
+        "gpu_energy_kwh",
+        "ram_energy_kwh",
+        "emissions_kg",
+        "node",
+        "rank",
     )
     if since is not None:
         qs = qs.filter(start__gte=since)
-    for start, duration, cpu, gpu, ram, kg, node, rank in qs.iterator(chunk_size=2000):
+    for start, cpu, gpu, ram, kg, node, rank in qs.iterator(chunk_size=2000):
         index = int((start - origin).total_seconds() // bucket_s)
         b = buckets.setdefault(index, {"cpu": 0.0, "gpu": 0.0, "ram": 0.0, "kg": 0.0})
         b["cpu"] += cpu
@@ -166,7 +196,67 @@ def run_series(run: Run, max_points: int = 600, since: datetime | None = None) -
             }
         )
     rank_series = {
-        label: [{"t": origin.timestamp() + i * bucket_s, "power_w": e * to_w} for i, e in sorted(values.items())]
+        label: [
+            {"t": origin.timestamp() + i * bucket_s, "power_w": e * to_w}
+            for i, e in sorted(values.items())
+        ]
         for label, values in ranks.items()
     }
-    return {"bucket_s": bucket_s, "points": points, "ranks": rank_series if len(rank_series) > 1 else {}}
+    return {
+        "bucket_s": bucket_s,
+        "points": points,
+        "ranks": rank_series if len(rank_series) > 1 else {},
+    }
+
+
+# --- appended for the dashboards (see dashboards/views.py) ------------------------------
+
+
+def run_methods(run: Run) -> list[dict[str, Any]]:
+    """How each component's energy of one run was obtained: per component and method,
+    the energy in kWh and the number of intervals. Reads only that run's measurements
+    (through the ``api_measurement_run_start`` index)."""
+    out: list[dict[str, Any]] = []
+    for comp in ("cpu", "gpu", "ram"):
+        rows = (
+            run.measurements.order_by()
+            .values(method=F(f"{comp}_method"))
+            .annotate(kwh=Sum(f"{comp}_energy_kwh"), intervals=Count("id"))
+            .order_by("-kwh")
+        )
+        for row in rows:
+            if row["method"] == "none" and not row["kwh"]:
+                continue
+            out.append(
+                {
+                    "component": comp,
+                    "method": row["method"],
+                    "energy_kwh": float(row["kwh"] or 0.0),
+                    "intervals": int(row["intervals"]),
+                }
+            )
+    return out
+
+
+def experiments_with_totals(
+    project: Project, start: datetime | None = None, end: datetime | None = None
+) -> QuerySet[Any]:
+    """A project's experiments with run count, energy, emissions and GPU-hours of their
+    runs that started in [start, end), and the start of their latest run; largest
+    emissions first. Reads per-run totals."""
+    window = Q()
+    if start is not None:
+        window &= Q(runs__started_at__gte=start)
+    if end is not None:
+        window &= Q(runs__started_at__lt=end)
+    return (
+        Experiment.objects.filter(project=project)
+        .annotate(
+            run_count=Count("runs", filter=window),
+            energy_kwh=Coalesce(Sum("runs__energy_kwh", filter=window), 0.0),
+            emissions_kg=Coalesce(Sum("runs__emissions_kg", filter=window), 0.0),
+            gpu_hours=Coalesce(Sum("runs__gpu_hours", filter=window), 0.0),
+            last_run=Max("runs__started_at"),
+        )
+        .order_by("-emissions_kg", "name")
+    )

@@ -18,7 +18,9 @@ class FiniteFloatField(serializers.FloatField):
     def to_internal_value(self, data: Any) -> float:
         value = super().to_internal_value(data)
         if not math.isfinite(value):
-            raise serializers.ValidationError("must be a finite number (NaN and infinity are refused)")
+            raise serializers.ValidationError(
+                "must be a finite number (NaN and infinity are refused)"
+            )
         return value
 
 
@@ -33,7 +35,11 @@ class HardwareSerializer(serializers.Serializer[Any]):
         # Unknown hardware keys are kept, known ones validated.
         validated = super().to_internal_value(data)
         if isinstance(data, dict):
-            extra = {k: v for k, v in data.items() if k not in self.fields and isinstance(v, str | int | float)}
+            extra = {
+                k: v
+                for k, v in data.items()
+                if k not in self.fields and isinstance(v, str | int | float)
+            }
             validated = {**extra, **validated}
         return validated
 
@@ -44,16 +50,24 @@ class RunCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     country = serializers.CharField(max_length=3, required=False, allow_blank=True, allow_null=True)
     region = serializers.CharField(max_length=20, required=False, allow_blank=True, allow_null=True)
-    cloud_provider = serializers.CharField(max_length=20, required=False, allow_blank=True, allow_null=True)
-    cloud_region = serializers.CharField(max_length=40, required=False, allow_blank=True, allow_null=True)
+    cloud_provider = serializers.CharField(
+        max_length=20, required=False, allow_blank=True, allow_null=True
+    )
+    cloud_region = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, allow_null=True
+    )
     pue = FiniteFloatField(min_value=1.0, max_value=3.0, required=False, allow_null=True)
     hardware = HardwareSerializer(required=False)
     software = serializers.DictField(child=serializers.CharField(max_length=500), required=False)
     params = serializers.DictField(required=False)
-    tags = serializers.ListField(child=serializers.CharField(max_length=100), max_length=50, required=False)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=100), max_length=50, required=False
+    )
     node_count = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
     rank_count = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
-    epochs_total = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False, allow_null=True)
+    epochs_total = serializers.IntegerField(
+        min_value=1, max_value=10_000_000, required=False, allow_null=True
+    )
     started_at = serializers.DateTimeField(required=False)
 
 
@@ -126,7 +140,9 @@ class ExperimentCreateSerializer(serializers.Serializer[Any]):
 class RangeSerializer(serializers.Serializer[Any]):
     start = serializers.DateTimeField(required=False)
     end = serializers.DateTimeField(required=False)
-    bucket = serializers.ChoiceField(choices=["hour", "day", "week", "month"], required=False, default="day")
+    bucket = serializers.ChoiceField(
+        choices=["hour", "day", "week", "month"], required=False, default="day"
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("start") and attrs.get("end") and attrs["end"] <= attrs["start"]:

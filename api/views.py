@@ -139,12 +139,18 @@ class RunMeasurementsView(APIView):
         batch = ingest.clean_batch(body["measurements"])
         result = ingest.ingest_measurements(run, batch)
         return Response(
-            {"accepted": result.accepted, "duplicates": result.duplicates, "run": run_out(run, base_url(request))}
+            {
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "run": run_out(run, base_url(request)),
+            }
         )
 
 
 class RunFinishView(APIView):
-    @extend_schema(summary="Finish a run with its status and final metrics", request=FinishSerializer)
+    @extend_schema(
+        summary="Finish a run with its status and final metrics", request=FinishSerializer
+    )
     def post(self, request: Request, run_id: str) -> Response:
         key = require_ingest_key(request)
         run = _get(visible_runs(request).filter(project=key.project), run_id)
@@ -156,14 +162,19 @@ class RunFinishView(APIView):
 
 
 class RunPredictionView(APIView):
-    @extend_schema(summary="Store the client's prediction of the run's total energy", request=PredictionSerializer)
+    @extend_schema(
+        summary="Store the client's prediction of the run's total energy",
+        request=PredictionSerializer,
+    )
     def post(self, request: Request, run_id: str) -> Response:
         key = require_ingest_key(request)
         run = _get(visible_runs(request).filter(project=key.project), run_id)
         ser = PredictionSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
-        run = ingest.record_prediction(run, d["epochs_done"], d["epochs_total"], d["predicted_energy_kwh"])
+        run = ingest.record_prediction(
+            run, d["epochs_done"], d["epochs_total"], d["predicted_energy_kwh"]
+        )
         return Response(run_out(run, base_url(request)))
 
 
@@ -197,19 +208,33 @@ class ProjectSummaryView(APIView):
         rng = _range(request)
         qs = Project.objects.filter(pk=project.pk)
         totals = queries.usage_totals(qs, rng.get("start"), rng.get("end"))
-        totals["by_zone"] = queries.usage_breakdown(qs, rng.get("start"), rng.get("end"), "zone", "cloud_provider")
+        totals["by_zone"] = queries.usage_breakdown(
+            qs, rng.get("start"), rng.get("end"), "zone", "cloud_provider"
+        )
         return Response(
-            {"project_id": str(project.uuid), "start": rng.get("start"), "end": rng.get("end"), **totals}
+            {
+                "project_id": str(project.uuid),
+                "start": rng.get("start"),
+                "end": rng.get("end"),
+                **totals,
+            }
         )
 
 
 class ProjectSeriesView(APIView):
-    @extend_schema(summary="Energy and emissions of a project per hour, day, week or month", parameters=RANGE_PARAMS)
+    @extend_schema(
+        summary="Energy and emissions of a project per hour, day, week or month",
+        parameters=RANGE_PARAMS,
+    )
     def get(self, request: Request, project_id: str) -> Response:
         project = _get(visible_projects(request), project_id)
         rng = _range(request)
-        series = queries.usage_series(Project.objects.filter(pk=project.pk), rng.get("start"), rng.get("end"), rng["bucket"])
-        return Response({"project_id": str(project.uuid), "bucket": rng["bucket"], "points": series})
+        series = queries.usage_series(
+            Project.objects.filter(pk=project.pk), rng.get("start"), rng.get("end"), rng["bucket"]
+        )
+        return Response(
+            {"project_id": str(project.uuid), "bucket": rng["bucket"], "points": series}
+        )
 
 
 class OrganisationsView(APIView):
@@ -219,14 +244,18 @@ class OrganisationsView(APIView):
 
 
 class OrganisationDetailView(APIView):
-    @extend_schema(summary="One organisation with totals over a period", parameters=RANGE_PARAMS[:2])
+    @extend_schema(
+        summary="One organisation with totals over a period", parameters=RANGE_PARAMS[:2]
+    )
     def get(self, request: Request, org_id: str) -> Response:
         org = _get(visible_organisations(request), org_id)
         rng = _range(request)
         # A key sees only its own project's share of the organisation.
         projects = visible_projects(request).filter(organisation=org)
         totals = queries.usage_totals(projects, rng.get("start"), rng.get("end"))
-        totals["by_project"] = queries.usage_breakdown(projects, rng.get("start"), rng.get("end"), "project__uuid", "project__name")
+        totals["by_project"] = queries.usage_breakdown(
+            projects, rng.get("start"), rng.get("end"), "project__uuid", "project__name"
+        )
         for row in totals["by_project"]:
             row["project_id"] = str(row.pop("project__uuid"))
             row["project"] = row.pop("project__name")
@@ -234,31 +263,47 @@ class OrganisationDetailView(APIView):
 
 
 class OrganisationSeriesView(APIView):
-    @extend_schema(summary="Energy and emissions of an organisation over time", parameters=RANGE_PARAMS)
+    @extend_schema(
+        summary="Energy and emissions of an organisation over time", parameters=RANGE_PARAMS
+    )
     def get(self, request: Request, org_id: str) -> Response:
         org = _get(visible_organisations(request), org_id)
         rng = _range(request)
         projects = visible_projects(request).filter(organisation=org)
-        series = queries.usage_series(projects, rng.get("start"), rng.get("end"), rng["bucket"], by="project__name")
+        series = queries.usage_series(
+            projects, rng.get("start"), rng.get("end"), rng["bucket"], by="project__name"
+        )
         for p in series:
             p["project"] = p.pop("project__name")
-        return Response({"organisation_id": str(org.uuid), "bucket": rng["bucket"], "points": series})
+        return Response(
+            {"organisation_id": str(org.uuid), "bucket": rng["bucket"], "points": series}
+        )
 
 
 class ExperimentsView(APIView):
-    @extend_schema(summary="Experiments, optionally of one project", parameters=[OpenApiParameter("project", str)])
+    @extend_schema(
+        summary="Experiments, optionally of one project",
+        parameters=[OpenApiParameter("project", str)],
+    )
     def get(self, request: Request) -> Response:
-        exps = Experiment.objects.filter(project__in=visible_projects(request)).select_related("project")
+        exps = Experiment.objects.filter(project__in=visible_projects(request)).select_related(
+            "project"
+        )
         if request.query_params.get("project"):
             exps = exps.filter(project__uuid=_uuid_or_404(request.query_params["project"]))
         return Response({"results": [experiment_out(e) for e in exps.order_by("name")]})
 
-    @extend_schema(summary="Create (or get) an experiment by name in the key's project", request=ExperimentCreateSerializer)
+    @extend_schema(
+        summary="Create (or get) an experiment by name in the key's project",
+        request=ExperimentCreateSerializer,
+    )
     def post(self, request: Request) -> Response:
         key = require_ingest_key(request)
         ser = ExperimentCreateSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        before = Experiment.objects.filter(project=key.project, name=ser.validated_data["name"]).exists()
+        before = Experiment.objects.filter(
+            project=key.project, name=ser.validated_data["name"]
+        ).exists()
         exp = ingest.resolve_experiment(key.project, ser.validated_data["name"])
         if ser.validated_data.get("description") and not exp.description:
             exp.description = ser.validated_data["description"]
@@ -267,8 +312,14 @@ class ExperimentsView(APIView):
 
 
 class ExperimentDetailView(APIView):
-    @extend_schema(summary="One experiment with the totals of all its runs (failed and lost included)")
+    @extend_schema(
+        summary="One experiment with the totals of all its runs (failed and lost included)"
+    )
     def get(self, request: Request, experiment_id: str) -> Response:
-        exp = _get(Experiment.objects.filter(project__in=visible_projects(request)).select_related("project"), experiment_id)
+        exp = _get(
+            Experiment.objects.filter(project__in=visible_projects(request)).select_related(
+                "project"
+            ),
+            experiment_id,
+        )
         return Response(experiment_out(exp, queries.run_totals(Run.objects.filter(experiment=exp))))
-

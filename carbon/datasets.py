@@ -364,7 +364,14 @@ class Dataset:
             ) from None
 
     def _make_factor(
-        self, zone: str, g_per_kwh: float, year: int, source_id: str, *, is_fallback: bool, note: str = ""
+        self,
+        zone: str,
+        g_per_kwh: float,
+        year: int,
+        source_id: str,
+        *,
+        is_fallback: bool,
+        note: str = "",
     ) -> Factor:
         source = self.sources[source_id]
         return Factor(
@@ -445,7 +452,10 @@ class _Loader:
                 missing = columns - set(reader.fieldnames or [])
                 if missing:
                     raise DatasetError(f"{file_path}: missing columns {sorted(missing)}")
-                return [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+                return [
+                    {k: (v or "").strip() for k, v in row.items() if k is not None}
+                    for row in reader
+                ]
         except OSError as exc:
             raise DatasetError(f"{file_path}: cannot read: {exc}") from exc
 
@@ -525,7 +535,9 @@ class _Loader:
         )
 
         residual: dict[str, Factor] = {}
-        for n, row in enumerate(self.rows("residual_mix", {"zone", "g_per_kwh", "year", "source"}), 2):
+        for n, row in enumerate(
+            self.rows("residual_mix", {"zone", "g_per_kwh", "year", "source"}), 2
+        ):
             where = f"residual_mix row {n}"
             zone = row["zone"].upper()
             if zone not in zones or zone == WORLD_ZONE:
@@ -543,7 +555,9 @@ class _Loader:
             )
 
         cloud: dict[tuple[str, str], CloudRegion] = {}
-        for n, row in enumerate(self.rows("cloud_regions", {"provider", "region", "location", "zone"}), 2):
+        for n, row in enumerate(
+            self.rows("cloud_regions", {"provider", "region", "location", "zone"}), 2
+        ):
             where = f"cloud_regions row {n}"
             provider = row["provider"].lower()
             if provider not in providers:
@@ -618,7 +632,9 @@ class _Loader:
             alpha2[a2] = a3
             shares = [row.get(k, "") for k in ("fossil_pct", "nuclear_pct", "renewable_pct")]
             if any(shares):
-                fossil, nuclear, renewable = (self.number(s or "0", where, allow_zero=True) for s in shares)
+                fossil, nuclear, renewable = (
+                    self.number(s or "0", where, allow_zero=True) for s in shares
+                )
                 # Shares are rounded and "other" sources are left out, so allow a little slack.
                 if not 95.0 <= fossil + nuclear + renewable <= 100.5:
                     raise self.fail(f"{where}: mix shares of {a3} do not add up to about 100 %")
@@ -667,10 +683,14 @@ class _Loader:
             aliases[code] = aliases[_fold(self.text(row, "name", where))] = zone_id
         return states
 
-    def load_canada(self, zones: dict[str, _ZoneRecord], sources: dict[str, Source], aliases: dict[str, str]) -> None:
+    def load_canada(
+        self, zones: dict[str, _ZoneRecord], sources: dict[str, Source], aliases: dict[str, str]
+    ) -> None:
         if "CAN" not in zones:
             raise self.fail("Canadian provinces need a CAN country row")
-        for n, row in enumerate(self.rows("canada_provinces", {"code", "name", "g_per_kwh", "year", "source"}), 2):
+        for n, row in enumerate(
+            self.rows("canada_provinces", {"code", "name", "g_per_kwh", "year", "source"}), 2
+        ):
             where = f"canada_provinces row {n}"
             zone_id = f"CAN-{row['code'].upper()}"
             if zone_id in zones:
@@ -702,16 +722,23 @@ def _shipped_folders() -> dict[str, Path]:
     return folders
 
 
-@functools.cache
 def get_dataset(version: str | None = None) -> Dataset:
     """The shipped dataset of this version (default: the current one), loaded once."""
-    wanted = version or DEFAULT_VERSION
+    return _load_shipped(version or DEFAULT_VERSION)
+
+
+@functools.cache
+def _load_shipped(wanted: str) -> Dataset:
     folders = _shipped_folders()
     if wanted not in folders:
-        raise DatasetError(f"Unknown dataset version {wanted!r}; shipped: {', '.join(sorted(folders)) or 'none'}")
+        raise DatasetError(
+            f"Unknown dataset version {wanted!r}; shipped: {', '.join(sorted(folders)) or 'none'}"
+        )
     dataset = load_dataset_file(folders[wanted])
     if dataset.version != wanted:
-        raise DatasetError(f"{folders[wanted]}: folder name and manifest version {dataset.version!r} differ")
+        raise DatasetError(
+            f"{folders[wanted]}: folder name and manifest version {dataset.version!r} differ"
+        )
     return dataset
 
 

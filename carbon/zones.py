@@ -68,11 +68,15 @@ def validate_country(country: str, dataset: Dataset | None = None) -> str:
         )
     alpha3 = dataset.country_for_alpha2(code) if len(code) == 2 else code
     if alpha3 is None or not dataset.has_zone(alpha3) or dataset.zone(alpha3).kind != "country":
-        raise UnknownLocation(f"Unknown country code {country!r}: dataset {dataset.version} has no figure for it.")
+        raise UnknownLocation(
+            f"Unknown country code {country!r}: dataset {dataset.version} has no figure for it."
+        )
     return alpha3
 
 
-def validate_cloud_region(cloud_provider: str, cloud_region: str, dataset: Dataset | None = None) -> tuple[str, str]:
+def validate_cloud_region(
+    cloud_provider: str, cloud_region: str, dataset: Dataset | None = None
+) -> tuple[str, str]:
     """``(provider id, region code)`` for a known cloud region; raises UnknownLocation."""
     dataset = dataset or get_dataset()
     provider = normalise_provider(cloud_provider)
@@ -131,7 +135,9 @@ def resolve_zone(
 
     provider_pue = dataset.provider_pue(provider) if provider is not None else None
     # A provider without a region still tells us the PUE, so keep it for what follows.
-    provider_note = f" Cloud provider {provider} given without a region." if provider is not None else ""
+    provider_note = (
+        f" Cloud provider {provider} given without a region." if provider is not None else ""
+    )
 
     if country is None:
         if region is not None:
@@ -156,7 +162,11 @@ def resolve_zone(
         sub_zone = dataset.subnational_zone(alpha3, region)
         if sub_zone is not None:
             info = dataset.zone(sub_zone)
-            via = "" if region.strip().upper() in (sub_zone, sub_zone.split("-", 1)[1]) else f" (from {region!r})"
+            via = (
+                ""
+                if region.strip().upper() in (sub_zone, sub_zone.split("-", 1)[1])
+                else f" (from {region!r})"
+            )
             return ZoneResolution(
                 zone=info.id,
                 label=info.label,

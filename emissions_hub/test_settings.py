@@ -9,8 +9,12 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emissi
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 
-from emissions_hub.settings import *  # noqa: E402, F403
+from emissions_hub.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+
+# One test database per pytest process, so that concurrent runs (several developers or
+# CI steps on one machine) never drop each other's database.
+DATABASES["default"]["TEST"] = {"NAME": f"test_emissions_hub_{os.getpid()}"}  # noqa: F405

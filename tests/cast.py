@@ -39,7 +39,9 @@ class Cast:
         return c
 
 
-def api(client: Client, method: str, path: str, key: str | None = None, body: Any = None, **extra: Any) -> Any:
+def api(
+    client: Client, method: str, path: str, key: str | None = None, body: Any = None, **extra: Any
+) -> Any:
     """Call the API with a bearer key and a JSON body; return the response."""
     headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
     fn = getattr(client, method.lower())
@@ -95,5 +97,6 @@ def make_cast() -> Cast:
     _, read = ApiKey.issue(project, "read", "ci")
     _, other_ingest = ApiKey.issue(other_project, "ingest", "ci")
     _, other_read = ApiKey.issue(other_project, "read", "ci")
-    return Cast(org, other, project, other_project, users, outsider, ingest, read, other_ingest, other_read)
-
+    return Cast(
+        org, other, project, other_project, users, outsider, ingest, read, other_ingest, other_read
+    )

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -66,10 +65,8 @@ def config_files(cwd: Path | None = None) -> list[Path]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+    import tomllib
+
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
@@ -130,13 +127,14 @@ def _layer(source: Mapping[str, Any], origin: str) -> dict[str, Any]:
     return out
 
 
+def env_name(option: str) -> str:
+    """EMISSIONS_HUB_<OPTION>; the hub URL is EMISSIONS_HUB_URL."""
+    return ENV_PREFIX + ("URL" if option == "hub_url" else option.upper())
+
+
 def env_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
-    found = {
-        name: environ[ENV_PREFIX + name.upper()]
-        for name in _FIELDS
-        if ENV_PREFIX + name.upper() in environ
-    }
+    found = {name: environ[env_name(name)] for name in _FIELDS if env_name(name) in environ}
     return _layer(found, "environment")
 
 
@@ -150,7 +148,9 @@ def load_config(
     for path in files if files is not None else config_files():
         merged.update(_layer(_read_toml(path), str(path)))
     merged.update(env_options(environ))
-    merged.update(_layer({k: v for k, v in (arguments or {}).items() if v is not None}, "arguments"))
+    merged.update(
+        _layer({k: v for k, v in (arguments or {}).items() if v is not None}, "arguments")
+    )
     config = Config(**merged)
     if config.interval_s <= 0:
         logger.warning("tracker_client: interval_s must be positive; using 10 s")

@@ -8,6 +8,7 @@ an absent component (energy 0).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import logging
@@ -100,10 +101,8 @@ class Usage:
         assert self._psutil is not None
         total = 0.0
         procs = [self._proc]
-        try:
+        with contextlib.suppress(self._psutil.Error):
             procs += self._proc.children(recursive=True)
-        except self._psutil.Error:
-            pass
         for p in procs:
             try:
                 t = p.cpu_times()
@@ -154,10 +153,8 @@ class Usage:
         if self._psutil is not None:
             used = 0.0
             procs = [self._proc]
-            try:
+            with contextlib.suppress(self._psutil.Error):
                 procs += self._proc.children(recursive=True)
-            except self._psutil.Error:
-                pass
             for p in procs:
                 try:
                     used += p.memory_info().rss
@@ -179,7 +176,7 @@ def _machine_memory() -> tuple[int, int]:
 
         vm = psutil.virtual_memory()
         return int(vm.total - vm.available), int(vm.total)
-    except Exception:
+    except Exception:  # noqa: S110 - psutil is optional; /proc/meminfo below
         pass
     info: dict[str, int] = {}
     try:
@@ -285,9 +282,9 @@ def lookup_tdp(cpu_name: str) -> tuple[float, str] | None:
     best: tuple[str, float, str] | None = None
     for pattern, tdp, source in load_tdp_table():
         rx = r"(?<![\w-])" + re.escape(pattern) + r"(?![\w+-])"
-        if re.search(rx, normalised, flags=re.IGNORECASE):
-            if best is None or len(pattern) > len(best[0]):
-                best = (pattern, tdp, source)
+        found = re.search(rx, normalised, flags=re.IGNORECASE)
+        if found and (best is None or len(pattern) > len(best[0])):
+            best = (pattern, tdp, source)
     return (best[1], best[2]) if best else None
 
 
@@ -457,7 +454,7 @@ class NvmlGpuSensor:
 
     def _power_w(self) -> list[float]:
         out = []
-        for h, counter in zip(self.handles, self._last_mj):
+        for h, counter in zip(self.handles, self._last_mj, strict=False):
             if counter is not None:
                 out.append(0.0)
                 continue
@@ -474,7 +471,9 @@ class NvmlGpuSensor:
         now = time.monotonic()
         power = self._power_w()
         dt = now - self._last_poll_t
-        self._integrated_j += sum((a + b) / 2 * dt for a, b in zip(self._last_power_w, power))
+        self._integrated_j += sum(
+            (a + b) / 2 * dt for a, b in zip(self._last_power_w, power, strict=False)
+        )
         self._last_poll_t, self._last_power_w = now, power
 
     def read(self) -> Reading:
@@ -487,16 +486,14 @@ class NvmlGpuSensor:
                 continue
             try:
                 value = int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(h))
-            except Exception:
+            except Exception:  # noqa: S112 - a transient NVML error: counted next time
                 continue
             energy_j += max(0, value - last) / 1000.0  # the counter resets with the driver
             self._last_mj[i] = value
         utils = []
         for h in self.handles:
-            try:
+            with contextlib.suppress(Exception):
                 utils.append(float(self.nvml.nvmlDeviceGetUtilizationRates(h).gpu))
-            except Exception:
-                pass
         dt = now - self._last_read_t
         self._last_read_t = now
         return Reading(
@@ -507,10 +504,8 @@ class NvmlGpuSensor:
         )
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.nvml.nvmlShutdown()
-        except Exception:
-            pass
 
 
 # --------------------------------------------------------------------------- set

@@ -11,6 +11,7 @@ the file; the hub drops duplicates by measurement UUID, so a second replay is ha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,7 +54,7 @@ class SpoolFile:
     def _open(self) -> IO[str]:
         if self._fh is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fh = open(self.path, "a+", encoding="utf-8")
+            fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while live
             if fcntl is not None:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             if fh.tell() == 0:
@@ -102,10 +103,8 @@ class SpoolFile:
             if self._fh is None:
                 return
             if delivered_all and not self.has_undelivered():
-                try:
+                with contextlib.suppress(OSError):
                     self.path.unlink()
-                except OSError:
-                    pass
             self._fh.close()
             self._fh = None
 
@@ -171,7 +170,7 @@ def replay_file(
     The file is removed when done; a retryable failure leaves it in place for next time.
     """
     try:
-        fh = open(path, "r+", encoding="utf-8")
+        fh = open(path, "r+", encoding="utf-8")  # noqa: SIM115 - closed by `with fh` below
     except OSError:
         return False, 0, 0
     with fh:

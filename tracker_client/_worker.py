@@ -7,6 +7,7 @@ items, the record goes straight to the disk spool instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -22,12 +23,23 @@ logger = logging.getLogger("tracker_client")
 
 _STOP = object()
 
+# First retry after 0.25-0.5 s, doubling up to 30 s (module-level so tests can shorten it).
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+
 
 class Backoff:
     """Capped exponential backoff with full jitter; Retry-After wins when given."""
 
-    def __init__(self, base_s: float = 0.5, cap_s: float = 30.0, max_retry_after_s: float = 300.0):
-        self.base_s, self.cap_s, self.max_retry_after_s = base_s, cap_s, max_retry_after_s
+    def __init__(
+        self,
+        base_s: float | None = None,
+        cap_s: float | None = None,
+        max_retry_after_s: float = 300.0,
+    ) -> None:
+        self.base_s = BACKOFF_BASE_S if base_s is None else base_s
+        self.cap_s = BACKOFF_CAP_S if cap_s is None else cap_s
+        self.max_retry_after_s = max_retry_after_s
         self.failures = 0
 
     def next_delay(self, retry_after: float | None = None) -> float:
@@ -112,7 +124,7 @@ class Worker:
                 self._spool_everything()
             logger.warning("tracker_client: hub too slow at exit; kept the rest in the spool")
         all_sent = not self._pending and self._finish is None and not self.spool.has_undelivered()
-        self.spool.close(delivered_all=all_sent and self.rejected_all is None)
+        self.spool.close(delivered_all=all_sent)
         return all_sent
 
     def reset_after_fork(self) -> None:
@@ -173,10 +185,8 @@ class Worker:
                     self._spool_everything()
         finally:
             if self._transport is not None:
-                try:
+                with contextlib.suppress(Exception):
                     self._transport.close()
-                except Exception:
-                    pass
 
     def _loop(self) -> None:
         stop_seen = False

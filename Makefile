@@ -1,0 +1,54 @@
+# Emissions Hub — the few verbs people type. Each does the whole job on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint bench services venv browser clean
+
+help: ## List the make targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml tracker_client/pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e './tracker_client[all]'
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv and install the hub, the client and the dev tools
+
+run: venv ## Quick start: migrate, load demo data and serve on http://127.0.0.1:$(PORT) (SQLite, Celery eager)
+	$(PY) manage.py migrate --no-input -v0
+	$(PY) manage.py seed_demo
+	@echo "Emissions Hub on http://127.0.0.1:$(PORT)/  (sign in as shown above; API docs at /api/v1/docs/)"
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+services: ## Start local PostgreSQL and Redis when they are stopped
+	@pg_isready -h 127.0.0.1 -q || pg_ctlcluster --skip-systemctl-redirect 15 main start
+	@for i in $$(seq 30); do pg_isready -h 127.0.0.1 -q && break; sleep 1; done; pg_isready -h 127.0.0.1
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""
+	@for i in $$(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done; redis-cli -h 127.0.0.1 ping
+
+browser: ## Install Debian's chromium for the browser tests when missing
+	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils; }
+	@command -v pdftoppm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils; }
+
+lint: venv ## ruff (lint and format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy emissions_hub api carbon dashboards reports tracker_client
+
+test: services venv browser ## The whole suite against real PostgreSQL and Redis (lint included)
+	$(MAKE) lint
+	$(VENV)/bin/pytest
+
+bench: services venv ## Benchmarks: ingestion, client, pages, reports (prints their figures)
+	$(PY) bench/ingest/run.py
+
+clean: ## Remove the virtualenv, the SQLite quick-start data and test output
+	rm -rf $(VENV) data test-output staticfiles

@@ -1,0 +1,185 @@
+"""CarbonTracker output logs (``*_carbontracker_output.log``).
+
+Each line the log file handler writes starts with ``{asctime} - {threadName} - {levelname}
+- CarbonTracker: ...``; a consumption report is a multi-line message::
+
+    2024-03-01 10:00:40,125 - MainThread - INFO - CarbonTracker:
+    Actual consumption for 2 epoch(s):
+            Time:   0:00:30
+            Energy: 0.000812 kWh
+            CO2eq:  0.121800 g
+
+"Actual consumption" is what was measured so far (cumulative over the tracker's epochs),
+printed when the tracker stops; "Predicted consumption" is a forecast and is not stored
+as a measurement. Successive actual reports of one log become the deltas between them.
+The interval of a report ends at its log time and lasts ``Time``. Log times have no
+zone: they are read as UTC.
+
+CarbonTracker multiplies the energy it measures by its data-centre PUE before printing
+it, and the log does not say which; the hub divides by the PUE of the CarbonTracker
+releases that write this format (:data:`CARBONTRACKER_PUE`) to store IT energy, and
+applies its own PUE like for any other run.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from api.importers.common import Parsed, Row, RunInfo, Skipped, derived_uuid, usable_location
+from api.models import ImportFormat
+
+CARBONTRACKER_PUE = 1.58  # Anthony et al. 2020, the value CarbonTracker applies
+
+LOG_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.](\d{1,6}))?\s+-\s+")
+ACTUAL = re.compile(r"Actual consumption(?: for (\d+) epoch\(s\))?:", re.IGNORECASE)
+PREDICTED = re.compile(r"Predicted consumption(?: for (\d+) epoch\(s\))?:", re.IGNORECASE)
+FIELD = re.compile(r"^\s*(Time|Energy|CO2eq):\s*(.+?)\s*$", re.IGNORECASE)
+DURATION = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
+INTENSITY = re.compile(
+    r"Average carbon intensity during training was ([\d.]+|nan)\s*gCO2/kWh(?: at detected location: (.*?))?\.?\s*$",
+    re.IGNORECASE,
+)
+COMPONENTS = re.compile(r"The following components were found:(.*)$")
+DEVICE = re.compile(r"\s*(\w+) with device\(s\) (.*?)\.(?=\s|$)")
+
+
+def looks_like(head: str) -> bool:
+    return "CarbonTracker" in head or "carbontracker" in head
+
+
+def _when(line: str) -> datetime | None:
+    m = LOG_LINE.match(line)
+    if not m:
+        return None
+    moment = datetime.fromisoformat(m.group(1).replace(" ", "T"))
+    micro = int((m.group(2) or "0").ljust(6, "0"))
+    return moment.replace(microsecond=micro, tzinfo=UTC)
+
+
+def _seconds(raw: str) -> float | None:
+    m = DURATION.match(raw.strip())
+    if not m:
+        return None
+    days, h, mi, s = m.groups()
+    return int(days or 0) * 86400 + int(h) * 3600 + int(mi) * 60 + float(s)
+
+
+def _value(raw: str, unit: str) -> float | None:
+    m = re.match(rf"^([-+\d.eE]+|nan)\s*{unit}$", raw.strip(), re.IGNORECASE)
+    if not m or m.group(1).lower() == "nan":
+        return None
+    return float(m.group(1))
+
+
+def parse(data: str, filename: str = "") -> Parsed:
+    parsed = Parsed(format=ImportFormat.CARBONTRACKER)
+    lines = data.splitlines()
+    first_stamp = next((ln for ln in lines if LOG_LINE.match(ln)), None)
+    if first_stamp is None:
+        parsed.skipped.append(
+            Skipped(
+                1,
+                "no timestamped CarbonTracker log lines: upload the *_carbontracker_output.log file "
+                "that CarbonTracker writes to its log_dir, not the console output",
+            )
+        )
+        return parsed
+    # The first timestamped line (the tracker's start, to the millisecond) names the run,
+    # so the same log always lands in the same run.
+    run_key = f"carbontracker:{derived_uuid('carbontracker', first_stamp.strip())}"
+    info = RunInfo(run_key=run_key, experiment="carbontracker", name=filename[:200])
+    reports: list[tuple[int, datetime, int | None, float, float, float | None]] = []
+    now: datetime | None = None
+    intensity: float | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stamp = _when(line)
+        if stamp is not None:
+            now = stamp
+        comp = COMPONENTS.search(line)
+        if comp:
+            for name, devices in DEVICE.findall(comp.group(1)):
+                info.hardware[f"{name.lower()}_model"] = devices.strip()[:200]
+                info.hardware[f"{name.lower()}_count"] = len(devices.split(","))
+        found = INTENSITY.search(line)
+        if found:
+            if found.group(1).lower() != "nan":
+                intensity = float(found.group(1))
+            where = (found.group(2) or "").strip().rstrip(".")
+            country = where.rsplit(",", 1)[-1].strip() if where else ""
+            if len(country) in (2, 3) and country.isalpha():
+                info.location = usable_location(country)
+            info.params["carbontracker_location"] = where[:200]
+        header = ACTUAL.search(line)
+        if header is None or PREDICTED.search(line):
+            i += 1
+            continue
+        block_line = i + 1
+        fields: dict[str, str] = {}
+        j = i + 1
+        while j < len(lines) and len(fields) < 3 and not LOG_LINE.match(lines[j]):
+            m = FIELD.match(lines[j])
+            if m:
+                fields[m.group(1).lower()] = m.group(2)
+            j += 1
+        i = j
+        seconds = _seconds(fields.get("time", ""))
+        energy = _value(fields.get("energy", ""), "kWh")
+        grams = _value(fields.get("co2eq", ""), "g")
+        if now is None:
+            parsed.skipped.append(
+                Skipped(block_line, "consumption report without a log time before it")
+            )
+        elif seconds is None:
+            parsed.skipped.append(
+                Skipped(block_line, f"Time {fields.get('time')!r} is not H:MM:SS")
+            )
+        elif energy is None or energy < 0:
+            parsed.skipped.append(
+                Skipped(block_line, f"Energy {fields.get('energy')!r} is not a kWh figure")
+            )
+        else:
+            epochs = int(header.group(1)) if header.group(1) else None
+            reports.append((block_line, now, epochs, seconds, energy, grams))
+    if not reports and not parsed.skipped:
+        parsed.skipped.append(
+            Skipped(1, "no 'Actual consumption' report in this log (the run may not have stopped)")
+        )
+    info.params["carbontracker_pue_assumed"] = CARBONTRACKER_PUE
+    parsed.runs[run_key] = info
+    previous: tuple[float, float, float | None] = (0.0, 0.0, None)
+    for line_no, end, epochs, seconds, energy, grams in sorted(reports, key=lambda r: (r[3], r[4])):
+        span = seconds - previous[0]
+        delta_kwh = energy - previous[1]
+        if span <= 0 and delta_kwh <= 0:
+            continue  # the same report twice
+        if delta_kwh < 0 or span < 0:
+            parsed.skipped.append(
+                Skipped(line_no, "cumulative consumption goes down from the previous report")
+            )
+            continue
+        delta_g = None if grams is None else max(grams - (previous[2] or 0.0), 0.0)
+        client_kg = delta_g / 1000.0 if delta_g is not None else None
+        it_kwh = delta_kwh / CARBONTRACKER_PUE
+        row_args: dict[str, Any] = {
+            "line": line_no,
+            "run_key": run_key,
+            "uuid": derived_uuid(run_key, previous[0], seconds, energy),
+            "start": end - timedelta(seconds=span),
+            "end": end,
+            # CarbonTracker prints one total; without a split the hub keeps it whole, on the
+            # GPU when the log found one (deep-learning training is what it measures).
+            "energies": {"gpu" if "gpu_model" in info.hardware else "cpu": it_kwh},
+            "gpu_count": info.hardware.get("gpu_count", 0),
+            "epoch": epochs,
+            "client_emissions_kg": client_kg,
+            "client_energy_kwh": delta_kwh,
+        }
+        if intensity is not None and client_kg is None:
+            row_args["client_emissions_kg"] = delta_kwh * intensity / 1000.0
+        parsed.rows.append(Row(**row_args))
+        previous = (seconds, energy, grams)
+    return parsed

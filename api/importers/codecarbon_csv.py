@@ -1,0 +1,268 @@
+"""CodeCarbon ``emissions.csv`` (versions 2.x and 3.x).
+
+Every version writes one row per ``flush()`` and per ``stop()`` of a tracker, and each
+row holds the *cumulative* totals of its run (``run_id``) since the tracker started. A run
+stopped once is one row; a run flushed twice and stopped is three rows of the same
+``run_id``. The hub turns successive rows of a run into the deltas between them, each an
+interval ``[timestamp - (duration - previous duration), timestamp]``, and derives each
+delta's UUID from the cumulative values that bound it: re-uploading the same file, or a
+later copy with more rows, stores only what is new.
+
+Column sets handled (any order; optional columns may be missing):
+- 2.0-2.1: timestamp, project_name, run_id, duration, emissions, emissions_rate,
+  cpu_power, gpu_power, ram_power, cpu_energy, gpu_energy, ram_energy, energy_consumed,
+  country_name, country_iso_code, region, cloud_provider, cloud_region, os,
+  python_version, cpu_count, cpu_model, gpu_count, gpu_model, longitude, latitude,
+  ram_total_size, tracking_mode, on_cloud
+- 2.2+: the above plus codecarbon_version, pue
+- 3.x: the above plus experiment_id, water_consumed, cpu/gpu/ram_utilization_percent,
+  ram_used_gb, wue
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid as uuidlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from api.importers.common import (
+    Location,
+    Parsed,
+    Row,
+    RunInfo,
+    Skipped,
+    derived_uuid,
+    number,
+    text,
+    usable_location,
+)
+from api.ingest import parse_time
+from api.models import Experiment, ImportFormat, Project
+
+REQUIRED = ("timestamp", "run_id", "duration", "cpu_energy", "gpu_energy", "ram_energy")
+SIGNATURE = {"run_id", "duration", "energy_consumed", "cpu_energy", "emissions"}
+# Cumulative counters can go down by float noise between two rows of one run.
+NOISE_KWH = 1e-9
+
+
+def looks_like(header: list[str]) -> bool:
+    return {h.strip() for h in header} >= SIGNATURE
+
+
+@dataclass
+class _Snapshot:
+    line: int
+    raw: dict[str, str]
+    run_id: str
+    end: datetime
+    duration: float
+    energies: dict[str, float]
+    energy_consumed: float | None
+    emissions: float | None
+
+
+def parse(data: str, project: Project) -> Parsed:
+    parsed = Parsed(format=ImportFormat.CODECARBON)
+    reader = csv.DictReader(io.StringIO(data))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        parsed.skipped.append(
+            Skipped(1, f"not a CodeCarbon emissions.csv: missing column(s) {', '.join(missing)}")
+        )
+        return parsed
+    reader.fieldnames = header
+    snapshots: dict[str, list[_Snapshot]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for raw in reader:
+        line = reader.line_num
+        if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
+            continue  # blank line
+        try:
+            snap = _snapshot(line, raw)
+        except ValueError as exc:
+            parsed.skipped.append(Skipped(line, str(exc)))
+            continue
+        # The same snapshot twice (a file concatenated with itself) is one snapshot.
+        key = (snap.run_id, raw.get("duration", ""), raw.get("energy_consumed", ""))
+        if key in seen:
+            continue
+        seen.add(key)
+        snapshots.setdefault(snap.run_id, []).append(snap)
+    experiments = {str(e.uuid): e.name for e in Experiment.objects.filter(project=project)}
+    locations: dict[tuple[str, str, str, str], Location] = {}
+    for run_id, snaps in snapshots.items():
+        snaps.sort(
+            key=lambda s: (s.duration, s.energies["cpu"] + s.energies["gpu"] + s.energies["ram"])
+        )
+        run_key = f"codecarbon-csv:{run_id}"[:200]
+        parsed.runs[run_key] = _run_info(run_key, snaps[-1], experiments, locations)
+        previous: _Snapshot | None = None
+        for snap in snaps:
+            row = _delta(run_key, previous, snap, parsed)
+            if row is not None:
+                parsed.rows.append(row)
+                previous = snap
+    return parsed
+
+
+def _snapshot(line: int, raw: dict[str, Any]) -> _Snapshot:
+    errors: dict[str, str] = {}
+    end = parse_time(text(raw.get("timestamp")), "timestamp", errors)
+    if end is None:
+        raise ValueError(f"timestamp {errors['timestamp']}")
+    run_id = text(raw.get("run_id"))
+    if not run_id:
+        raise ValueError("run_id is empty")
+    values: dict[str, float | None] = {}
+    for name in (
+        "duration",
+        "cpu_energy",
+        "gpu_energy",
+        "ram_energy",
+        "energy_consumed",
+        "emissions",
+    ):
+        try:
+            values[name] = number(raw.get(name))
+        except ValueError:
+            raise ValueError(f"{name} {raw.get(name)!r} is not a number") from None
+        if values[name] is not None and values[name] < 0:  # type: ignore[operator]
+            raise ValueError(f"{name} is negative ({values[name]:g})")
+    duration = values["duration"]
+    if duration is None:
+        raise ValueError("duration is empty")
+    energies = {c: values[f"{c}_energy"] or 0.0 for c in ("cpu", "gpu", "ram")}
+    return _Snapshot(
+        line, raw, run_id, end, duration, energies, values["energy_consumed"], values["emissions"]
+    )
+
+
+def _run_info(
+    run_key: str,
+    last: _Snapshot,
+    experiments: dict[str, str],
+    locations: dict[tuple[str, str, str, str], Location],
+) -> RunInfo:
+    raw = last.raw
+    on_cloud = text(raw.get("on_cloud")).upper() == "Y"
+    where = (
+        text(raw.get("country_iso_code"), 3),
+        text(raw.get("region"), 20),
+        text(raw.get("cloud_provider"), 20) if on_cloud else "",
+        text(raw.get("cloud_region"), 40) if on_cloud else "",
+    )
+    if where not in locations:
+        locations[where] = usable_location(*where)
+    project_name = text(raw.get("project_name")) or "codecarbon"
+    # A v3 experiment_id that is one of this project's experiments wins; CodeCarbon's
+    # default (or a codecarbon.io id) does not mean anything here.
+    experiment = experiments.get(text(raw.get("experiment_id")).lower(), project_name)
+    hardware: dict[str, Any] = {}
+    for name, key in (("cpu_model", "cpu_model"), ("gpu_model", "gpu_model")):
+        if text(raw.get(name)):
+            hardware[key] = text(raw.get(name))
+    for name, key in (("cpu_count", "cpu_count"), ("gpu_count", "gpu_count")):
+        value = _safe_number(raw.get(name))
+        if value is not None:
+            hardware[key] = int(value)
+    ram = _safe_number(raw.get("ram_total_size"))
+    if ram is not None:
+        hardware["ram_gb"] = ram
+    software = {
+        k: text(raw.get(k))
+        for k in ("os", "python_version", "codecarbon_version", "tracking_mode")
+        if text(raw.get(k))
+    }
+    params: dict[str, Any] = {
+        "codecarbon_run_id": last.run_id,
+        "codecarbon_project_name": project_name,
+    }
+    pue = _safe_number(raw.get("pue"))
+    if pue is not None:
+        params["codecarbon_pue"] = pue
+    if locations[where].note:
+        params["location_note"] = locations[where].note
+    return RunInfo(
+        run_key=run_key,
+        experiment=experiment,
+        name=f"{project_name} {last.run_id[:8]}",
+        location=locations[where],
+        hardware=hardware,
+        software=software,
+        params=params,
+    )
+
+
+def _safe_number(raw: Any) -> float | None:
+    try:
+        return number(raw)
+    except ValueError:
+        return None
+
+
+def _delta(run_key: str, previous: _Snapshot | None, snap: _Snapshot, parsed: Parsed) -> Row | None:
+    raw = snap.raw
+    prev_duration = previous.duration if previous else 0.0
+    span = snap.duration - prev_duration
+    energies: dict[str, float] = {}
+    for comp in ("cpu", "gpu", "ram"):
+        delta = snap.energies[comp] - (previous.energies[comp] if previous else 0.0)
+        if delta < -NOISE_KWH:
+            parsed.skipped.append(
+                Skipped(
+                    snap.line,
+                    f"{comp}_energy goes down from {previous.energies[comp]:g} (line {previous.line}) "  # type: ignore[union-attr]
+                    f"to {snap.energies[comp]:g} for run {snap.run_id}; cumulative rows cannot decrease",
+                )
+            )
+            return None
+        energies[comp] = max(delta, 0.0)
+    if span <= 0 and previous is not None:
+        if sum(energies.values()) <= NOISE_KWH:
+            return None  # a repeated snapshot: nothing new
+        parsed.skipped.append(
+            Skipped(
+                snap.line,
+                f"duration does not grow after line {previous.line} for run {snap.run_id}",
+            )
+        )
+        return None
+
+    def _diff(now: float | None, before: float | None) -> float | None:
+        if now is None:
+            return None
+        return max(now - (before or 0.0), 0.0)
+
+    client_kg = _diff(snap.emissions, previous.emissions if previous else None)
+    client_kwh = _diff(snap.energy_consumed, previous.energy_consumed if previous else None)
+    powers = {c: _safe_number(raw.get(f"{c}_power")) for c in ("cpu", "gpu", "ram")}
+    utilisation = {
+        c: _safe_number(raw.get(f"{c}_utilization_percent")) for c in ("cpu", "gpu", "ram")
+    }
+    gpu_count = int(_safe_number(raw.get("gpu_count")) or 0)
+    row_uuid: uuidlib.UUID = derived_uuid(
+        "codecarbon-csv",
+        snap.run_id,
+        previous.raw.get("duration") if previous else "",
+        raw.get("duration"),
+        raw.get("cpu_energy"),
+        raw.get("gpu_energy"),
+        raw.get("ram_energy"),
+    )
+    return Row(
+        line=snap.line,
+        run_key=run_key,
+        uuid=row_uuid,
+        start=snap.end - timedelta(seconds=span),
+        end=snap.end,
+        energies=energies,
+        powers=powers,
+        utilisation=utilisation,
+        gpu_count=max(gpu_count, 1) if energies["gpu"] > 0 else 0,
+        client_emissions_kg=client_kg,
+        client_energy_kwh=client_kwh,
+    )

@@ -1,0 +1,314 @@
+"""What every importer shares: parsed rows, locations, deterministic UUIDs, and the one
+transaction that turns parsed rows into runs and measurements through ``api.ingest``."""
+
+from __future__ import annotations
+
+import math
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+
+from api import ingest
+from api.accounting import LocationError, place
+from api.models import Project, Run, RunSource, RunStatus
+
+# Namespace of every UUID the hub derives for foreign data (CodeCarbon posts, file rows):
+# the same input always gives the same UUID, so a resend or a re-upload counts once.
+FOREIGN_NS = uuidlib.UUID("0b7c4f0e-5d0a-5b57-9c4e-6d2f1f0c8a11")
+
+
+def derived_uuid(*parts: Any) -> uuidlib.UUID:
+    """A UUID that depends only on ``parts`` (their ``str``), for idempotent ingestion."""
+    return uuidlib.uuid5(FOREIGN_NS, "|".join(str(p) for p in parts))
+
+
+def number(raw: Any) -> float | None:
+    """A float from a CSV cell or JSON value; None for empty, 'N/A' or 'nan'."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        value = float(raw)
+    else:
+        text = str(raw).strip()
+        if not text or text.lower() in {"n/a", "na", "nan", "none", "null"}:
+            return None
+        value = float(text)  # ValueError is reported by the caller with the line number
+    return value if math.isfinite(value) else None
+
+
+def text(raw: Any, max_len: int = 200) -> str:
+    if raw is None:
+        return ""
+    value = str(raw).strip()
+    if value.lower() in {"nan", "n/a", "none", "null"}:
+        return ""
+    return value[:max_len]
+
+
+@dataclass
+class Location:
+    country: str = ""
+    region: str = ""
+    cloud_provider: str = ""
+    cloud_region: str = ""
+    note: str = ""
+
+    def as_run_data(self) -> dict[str, str]:
+        return {
+            "country": self.country,
+            "region": self.region,
+            "cloud_provider": self.cloud_provider,
+            "cloud_region": self.cloud_region,
+        }
+
+
+def usable_location(
+    country: str = "", region: str = "", cloud_provider: str = "", cloud_region: str = ""
+) -> Location:
+    """The most precise part of a foreign tool's location that the hub knows.
+
+    Foreign tools write free text (CodeCarbon's region is a lower-case state name, its
+    cloud fields are often empty), so instead of refusing the data we drop, in turn, the
+    parts the hub cannot resolve and say so in ``note``. An empty result means "use the
+    experiment's or the project's location".
+    """
+    candidates = [
+        (country, region, cloud_provider, cloud_region),
+        (country, "", cloud_provider, cloud_region),
+        (country, "", "", ""),
+    ]
+    dropped: list[str] = []
+    for c, r, p, cr in candidates:
+        if not any((c, r, p, cr)):
+            continue
+        try:
+            place(country=c, region=r, cloud_provider=p, cloud_region=cr, pue=None)
+        except LocationError as exc:
+            dropped.append(str(exc))
+            continue
+        note = "; ".join(dropped)
+        return Location(c.upper(), r, p, cr, note)
+    return Location(note="; ".join(dropped))
+
+
+@dataclass
+class Row:
+    """One interval read from a file, ready for ``api.ingest.clean_measurement``."""
+
+    line: int
+    run_key: str
+    uuid: uuidlib.UUID
+    start: datetime
+    end: datetime
+    energies: dict[str, float]
+    powers: dict[str, float | None] = field(default_factory=dict)
+    utilisation: dict[str, float | None] = field(default_factory=dict)
+    gpu_count: int = 0
+    epoch: int | None = None
+    client_emissions_kg: float | None = None
+    client_energy_kwh: float | None = None  # the tool's own total, PUE included
+
+
+@dataclass
+class RunInfo:
+    """What a file says about one run; the first row of the run sets it."""
+
+    run_key: str
+    experiment: str = "default"
+    name: str = ""
+    location: Location = field(default_factory=Location)
+    hardware: dict[str, Any] = field(default_factory=dict)
+    software: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Skipped:
+    line: int
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "reason": self.reason}
+
+
+@dataclass
+class Parsed:
+    """The result of parsing a file: runs and their rows, and rows that were refused."""
+
+    format: str
+    runs: dict[str, RunInfo] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+@dataclass
+class ImportedRun:
+    run: Run
+    created: bool
+    accepted: int
+    duplicates: int
+
+
+@dataclass
+class ImportReport:
+    format: str
+    accepted: int = 0
+    duplicates: int = 0
+    runs: list[ImportedRun] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    already_imported: datetime | None = None
+
+    @property
+    def row_count(self) -> int:
+        return self.accepted + self.duplicates
+
+    def as_dict(self, base_url: str = "") -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "already_imported": self.already_imported.isoformat()
+            if self.already_imported
+            else None,
+            "runs": [
+                {
+                    "id": str(r.run.uuid),
+                    "run_key": r.run.run_key,
+                    "experiment": r.run.experiment.name,
+                    "created": r.created,
+                    "accepted": r.accepted,
+                    "duplicates": r.duplicates,
+                    "energy_kwh": r.run.energy_kwh,
+                    "emissions_kg": r.run.emissions_kg,
+                    "url": f"{base_url}/api/v1/runs/{r.run.uuid}",
+                }
+                for r in self.runs
+            ],
+            "skipped": [s.as_dict() for s in self.skipped],
+        }
+
+
+def _pieces(row: Row) -> list[dict[str, Any]]:
+    """Measurement dicts for a row, split in equal parts when a component is above the
+    per-interval bound of ``api.ingest`` (a long multi-GPU run is one CSV row but can hold
+    more than 100 kWh). Splitting assumes constant power, which is all a total tells."""
+    worst = max(row.energies.values(), default=0.0)
+    parts = max(1, math.ceil(worst / ingest.MAX_INTERVAL_KWH)) if worst > 0 else 1
+    span = (row.end - row.start) / parts
+    total = sum(row.energies.values())
+    out: list[dict[str, Any]] = []
+    for i in range(parts):
+        start = row.start + span * i
+        end = row.end if i == parts - 1 else row.start + span * (i + 1)
+        item: dict[str, Any] = {
+            "uuid": str(row.uuid if parts == 1 else derived_uuid(row.uuid, i, parts)),
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "duration_s": (end - start).total_seconds(),
+            "gpu_count": row.gpu_count if row.energies.get("gpu", 0) > 0 else 0,
+            "epoch": row.epoch,
+            "seq": i,
+        }
+        for comp in ingest.COMPONENTS:
+            energy = row.energies.get(comp, 0.0) / parts
+            item[f"{comp}_energy_kwh"] = energy
+            if energy > 0:
+                item[f"{comp}_method"] = "imported"
+            power = row.powers.get(comp)
+            if power is not None and power >= 0:
+                item[f"{comp}_power_w"] = power
+            util = row.utilisation.get(comp)
+            if util is not None and util >= 0:
+                item[f"{comp}_utilization_pct"] = util
+        item["_share"] = (
+            (sum(item[f"{c}_energy_kwh"] for c in ingest.COMPONENTS) / total)
+            if total
+            else 1 / parts
+        )
+        out.append(item)
+    return out
+
+
+def clean_row(row: Row) -> list[ingest.CleanMeasurement]:
+    """Validate a row with the same checks as the API; raise ``ingest.Invalid``."""
+    cleaned: list[ingest.CleanMeasurement] = []
+    for item in _pieces(row):
+        share = item.pop("_share")
+        m = ingest.clean_measurement(item)
+        if row.client_emissions_kg is not None:
+            m.client_emissions_kg = row.client_emissions_kg * share
+            if row.client_energy_kwh:
+                m.client_intensity_g_per_kwh = (
+                    row.client_emissions_kg / row.client_energy_kwh * 1000.0
+                )
+        cleaned.append(m)
+    return cleaned
+
+
+def describe_invalid(exc: ingest.Invalid) -> str:
+    if exc.fields:
+        return "; ".join(f"{k} {v}" for k, v in exc.fields.items())
+    return exc.message
+
+
+def ingest_parsed(project: Project, parsed: Parsed) -> ImportReport:
+    """Store a parsed file: every valid row of it, or nothing if anything unexpected fails.
+
+    A row imports wholly or is skipped and reported with its line number; the rows that
+    are accepted go in under one transaction, so no half-imported file is left behind.
+    """
+    report = ImportReport(format=parsed.format, skipped=list(parsed.skipped))
+    by_run: dict[str, list[tuple[Row, list[ingest.CleanMeasurement]]]] = {}
+    for row in parsed.rows:
+        try:
+            cleaned = clean_row(row)
+        except ingest.Invalid as exc:
+            report.skipped.append(Skipped(row.line, describe_invalid(exc)))
+            continue
+        by_run.setdefault(row.run_key, []).append((row, cleaned))
+    with transaction.atomic():
+        for run_key, rows in by_run.items():
+            info = parsed.runs[run_key]
+            try:
+                # A savepoint per run: a run the hub cannot place is skipped, not half-stored.
+                with transaction.atomic():
+                    imported = _ingest_run(project, info, rows)
+            except ingest.Invalid as exc:
+                reason = describe_invalid(exc)
+                report.skipped.extend(Skipped(row.line, reason) for row, _ in rows)
+                continue
+            report.runs.append(imported)
+            report.accepted += imported.accepted
+            report.duplicates += imported.duplicates
+    report.skipped.sort(key=lambda s: s.line)
+    return report
+
+
+def _ingest_run(
+    project: Project, info: RunInfo, rows: list[tuple[Row, list[ingest.CleanMeasurement]]]
+) -> ImportedRun:
+    batch = [m for _, cleaned in rows for m in cleaned]
+    first = min(m.start for m in batch)
+    last = max(m.end for m in batch)
+    data: dict[str, Any] = {
+        "run_key": info.run_key,
+        "experiment": info.experiment,
+        "name": info.name,
+        "hardware": info.hardware,
+        "software": info.software,
+        "params": info.params,
+        "started_at": first,
+        **info.location.as_run_data(),
+    }
+    run, created = ingest.get_or_create_run(project, data, source=RunSource.IMPORT)
+    result = ingest.ingest_measurements(run, batch)
+    if run.status != RunStatus.FINISHED or (run.ended_at and run.ended_at < last):
+        run = ingest.finish_run(run, RunStatus.FINISHED, None, max(last, run.last_end or last))
+    return ImportedRun(run, created, result.accepted, result.duplicates)
+
+
+def end_minus(end: datetime, seconds: float) -> datetime:
+    return end - timedelta(seconds=seconds)

@@ -1,0 +1,31 @@
+"""Background work of the api app (Celery). Tasks take ids and are idempotent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from api.models import Run, RunStatus
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def mark_lost_runs() -> int:
+    """Mark running runs that stopped reporting as lost; return how many.
+
+    A conditional update: running it twice, or on two workers at once, is harmless.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.RUN_LOST_AFTER_S)
+    return Run.objects.filter(status=RunStatus.RUNNING, last_seen_at__lt=cutoff).update(
+        status=RunStatus.LOST
+    )
+
+
+@shared_task(soft_time_limit=300, time_limit=360)
+def rebuild_aggregates(project_id: int) -> int:
+    """Recompute a project's hourly aggregates and run totals from its measurements."""
+    from api.aggregates import rebuild_project
+
+    return rebuild_project(project_id)

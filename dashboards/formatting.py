@@ -1,0 +1,104 @@
+"""Numbers with their units, as people read them: kWh or MWh, g, kg or t CO2e.
+
+Used by the templates (through ``dashboards.templatetags.hub``), the live JSON of the run
+page and the chart axes, so a figure reads the same wherever it shows.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def number(value: float | None) -> str:
+    """Three significant figures for small values, thousands separators for large ones."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    size = abs(value)
+    if size >= 100:
+        return f"{value:,.0f}"
+    if size >= 10:
+        return f"{value:,.1f}"
+    if size >= 1:
+        return f"{value:,.2f}"
+    if size == 0:
+        return "0"
+    return f"{value:.3g}"
+
+
+def energy_scale(kwh: float) -> tuple[float, str]:
+    """(divisor, unit) for showing an amount of energy given in kWh."""
+    return (1000.0, "MWh") if abs(kwh) >= 1000 else (1.0, "kWh")
+
+
+def mass_scale(kg: float) -> tuple[float, str]:
+    """(divisor, unit) for showing an amount of CO2e given in kg."""
+    size = abs(kg)
+    if size >= 1000:
+        return 1000.0, "t CO2e"
+    if 0 < size < 1:
+        return 0.001, "g CO2e"
+    return 1.0, "kg CO2e"
+
+
+def energy(kwh: float | None) -> str:
+    if kwh is None:
+        return "–"
+    divisor, unit = energy_scale(kwh)
+    return f"{number(kwh / divisor)} {unit}"
+
+
+def mass(kg: float | None) -> str:
+    if kg is None:
+        return "–"
+    divisor, unit = mass_scale(kg)
+    return f"{number(kg / divisor)} {unit}"
+
+
+def power(w: float | None) -> str:
+    if w is None:
+        return "–"
+    return f"{number(w / 1000)} kW" if abs(w) >= 1000 else f"{number(w)} W"
+
+
+def duration(seconds: float | None) -> str:
+    """``3 h 25 min``, ``12 min 5 s`` or ``40 s``."""
+    if seconds is None:
+        return "–"
+    total = int(round(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def percent(share: float | None) -> str:
+    """A share in [0, 1] as a percentage."""
+    if share is None:
+        return "–"
+    return f"{number(share * 100)} %"
+
+
+def change(current: float, previous: float) -> dict[str, str]:
+    """How ``current`` compares with ``previous``: text and a direction for styling.
+
+    For energy and emissions, down is good, so the direction is named by sign only and
+    the stylesheet decides the colour.
+    """
+    if previous == 0:
+        if current == 0:
+            return {"text": "no change", "direction": "flat"}
+        return {"text": "none in the previous period", "direction": "up"}
+    ratio = (current - previous) / previous
+    if abs(ratio) < 0.0005:
+        return {"text": "no change", "direction": "flat"}
+    sign = "+" if ratio > 0 else "−"
+    return {
+        "text": f"{sign}{number(abs(ratio) * 100)} % vs previous period",
+        "direction": "up" if ratio > 0 else "down",
+    }

@@ -1,0 +1,623 @@
+"""Collect every figure of a report from the aggregates, as one JSON-ready dict.
+
+All totals come from ``api.queries`` (the functions behind the API), so a report's totals
+equal the API's for the same projects and period. Each renderer (PDF, CSV, XLSX, JSON)
+reads this dict and nothing else, and rounds with ``reports.rounding``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import carbon
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+
+from api import queries
+from api.models import MEASURED_METHODS, ESTIMATED_METHODS, USAGE_FIELDS, Hosting, Organisation, Project, Run, RunStatus
+from reports import accounting
+from reports.models import ContractualInstrument
+from reports.periods import Period, previous, year_before
+from reports.rounding import PLACES, fmt, rounded
+
+Progress = Callable[[int, str], None]
+SCHEMA_VERSION = 1
+TOP_RUNS = 10
+
+
+def scope_of(hosting: str) -> str:
+    """Owned and colocated hardware is Scope 2; cloud use is Scope 3 category 1."""
+    return accounting.SCOPE_3 if hosting == Hosting.CLOUD else accounting.SCOPE_2
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _share(part: float, whole: float) -> float | None:
+    return part / whole * 100.0 if whole else None
+
+
+def _change_pct(now: float, before: float) -> float | None:
+    return (now - before) / before * 100.0 if before else None
+
+
+def _dataset(version: str) -> carbon.Dataset:
+    try:
+        return carbon.get_dataset(version)
+    except carbon.DatasetError:
+        # A factor of a dataset that is no longer shipped: describe with the current one.
+        return carbon.get_dataset()
+
+
+def zone_label(zone: str, version: str) -> str:
+    try:
+        return _dataset(version).zone(zone).label
+    except carbon.UnknownLocation:
+        return zone
+
+
+# --- market-based -------------------------------------------------------------------------
+
+
+def _instrument_covers(
+    org: Organisation, projects: QuerySet[Project], all_projects: bool, start: datetime, end: datetime
+) -> tuple[list[accounting.Cover], list[dict[str, Any]]]:
+    """Each overlapping instrument's kWh in the period, as covers for the allocation."""
+    covers: list[accounting.Cover] = []
+    described: list[dict[str, Any]] = []
+    org_projects = Project.objects.filter(organisation=org)
+    for inst in ContractualInstrument.objects.filter(organisation=org).overlapping(start, end).order_by("period_start", "id"):
+        lo, hi = max(start, inst.start_dt), min(end, inst.end_dt)
+        if hi <= lo:
+            continue
+        zone_scope = queries.hours_for(projects, lo, hi).filter(zone=inst.zone).aggregate(e=Sum("facility_energy_kwh"))["e"] or 0.0
+        if inst.mwh is not None:
+            kwh = accounting.quantity_cover_kwh(inst.mwh, inst.start_dt, inst.end_dt, start, end)
+            if not all_projects:
+                # Part of the organisation: the instrument's share in proportion to the
+                # scope's part of the organisation's consumption in that zone.
+                zone_org = queries.hours_for(org_projects, lo, hi).filter(zone=inst.zone).aggregate(e=Sum("facility_energy_kwh"))["e"] or 0.0
+                kwh *= zone_scope / zone_org if zone_org else 0.0
+            basis = f"{inst.mwh:g} MWh over {inst.period_start}..{inst.period_end}, prorated by time"
+        else:
+            assert inst.share_pct is not None
+            kwh = accounting.share_cover_kwh(inst.share_pct, float(zone_scope))
+            basis = f"{inst.share_pct:g} % of consumption in {inst.zone} while valid"
+        covers.append(accounting.Cover(str(inst.uuid), inst.kind, inst.zone, kwh, inst.g_per_kwh))
+        described.append(
+            {
+                "id": str(inst.uuid),
+                "kind": inst.kind,
+                "kind_label": inst.get_kind_display(),
+                "zone": inst.zone,
+                "period_start": inst.period_start.isoformat(),
+                "period_end": inst.period_end.isoformat(),
+                "mwh": inst.mwh,
+                "share_pct": inst.share_pct,
+                "g_per_kwh": inst.g_per_kwh,
+                "notes": inst.notes,
+                "basis": basis,
+                "available_kwh": kwh,
+            }
+        )
+    return covers, described
+
+
+def market_for(
+    org: Organisation, projects: QuerySet[Project], all_projects: bool, start: datetime, end: datetime
+) -> tuple[accounting.MarketResult, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Market-based result of a period, the instruments described and the zone lines."""
+    rows = queries.usage_breakdown(projects, start, end, "zone", "project__hosting", "factor__dataset_version")
+    consumption: list[accounting.Consumption] = []
+    residuals: list[dict[str, Any]] = []
+    for row in rows:
+        version = row["factor__dataset_version"]
+        try:
+            residual = _dataset(version).residual_mix(row["zone"])
+        except carbon.UnknownLocation:
+            residual = _dataset(version).world
+        consumption.append(
+            accounting.Consumption(
+                zone=row["zone"],
+                scope=scope_of(row["project__hosting"]),
+                energy_kwh=row["facility_energy_kwh"],
+                location_kg=row["emissions_kg"],
+                residual_g_per_kwh=residual.g_per_kwh,
+                residual_is_fallback=residual.is_fallback,
+            )
+        )
+        residuals.append(
+            {
+                "zone": row["zone"],
+                "dataset_version": version,
+                "g_per_kwh": residual.g_per_kwh,
+                "year": residual.year,
+                "source": residual.source,
+                "is_fallback": residual.is_fallback,
+                "note": residual.note,
+            }
+        )
+    covers, described = _instrument_covers(org, projects, all_projects, start, end)
+    result = accounting.market_based(consumption, covers)
+    for item, use in zip(described, result.covers, strict=True):
+        item["used_kwh"] = use.used_kwh
+        item["unused_kwh"] = use.unused_kwh
+        item["emissions_kg"] = use.kg
+    lines = []
+    for line, residual_info in zip(result.lines, residuals, strict=True):
+        lines.append(
+            {
+                "zone": line.zone,
+                "scope": line.scope,
+                "facility_energy_kwh": line.energy_kwh,
+                "location_kg": line.location_kg,
+                "covered_kwh": line.covered_kwh,
+                "covered_kg": line.covered_kg,
+                "residual_kwh": line.residual_kwh,
+                "residual_kg": line.residual_kg,
+                "market_kg": line.market_kg,
+                "residual": residual_info,
+            }
+        )
+    return result, described, lines
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+def _runs_in(projects: QuerySet[Project], start: datetime, end: datetime) -> QuerySet[Run]:
+    return Run.objects.filter(project__in=projects, started_at__gte=start, started_at__lt=end)
+
+
+def period_figures(
+    org: Organisation, projects: QuerySet[Project], all_projects: bool, period: Period
+) -> dict[str, Any]:
+    """Headline figures of one period: API totals plus market-based emissions."""
+    totals = queries.usage_totals(projects, period.start, period.end)
+    market, _, _ = market_for(org, projects, all_projects, period.start, period.end)
+    return {
+        "label": period.label,
+        "start": _iso(period.start),
+        "end": _iso(period.end),
+        "energy_kwh": totals["energy_kwh"],
+        "facility_energy_kwh": totals["facility_energy_kwh"],
+        "location_kg": totals["emissions_kg"],
+        "market_kg": market.market_kg(),
+        "run_count": totals["run_count"],
+    }
+
+
+def _summary(totals: dict[str, Any], market_kg: float, before: dict[str, Any], year_ago: dict[str, Any]) -> dict[str, Any]:
+    now = {
+        "energy_kwh": totals["energy_kwh"],
+        "facility_energy_kwh": totals["facility_energy_kwh"],
+        "location_kg": totals["emissions_kg"],
+        "market_kg": market_kg,
+    }
+    out: dict[str, Any] = {
+        **now,
+        "energy_mwh": rounded(totals["energy_kwh"] / 1000.0, PLACES["mwh"]),
+        "facility_energy_mwh": rounded(totals["facility_energy_kwh"] / 1000.0, PLACES["mwh"]),
+        "location_t": rounded(totals["emissions_kg"] / 1000.0, PLACES["t"]),
+        "market_t": rounded(market_kg / 1000.0, PLACES["t"]),
+        "run_count": totals["run_count"],
+        "gpu_hours": totals["gpu_hours"],
+        "measurement_count": totals["measurement_count"],
+        "intensity_g_per_kwh": totals["intensity_g_per_kwh"],
+        "comparisons": {},
+    }
+    for name, other in (("previous_period", before), ("same_period_last_year", year_ago)):
+        out["comparisons"][name] = {
+            **other,
+            "change_pct": {k: _change_pct(now[k], other[k]) for k in now},
+        }
+    return out
+
+
+def _methodology(versions: list[str], totals: dict[str, Any]) -> list[dict[str, str]]:
+    """Plain-words methodology, every default quoted from the dataset that supplied it."""
+    current = _dataset(versions[0] if versions else carbon.DEFAULT_VERSION)
+    providers = "; ".join(f"{p.name} {p.pue:g} ({p.source})" for p in current.providers.values())
+    world = current.world
+    return [
+        {
+            "title": "Boundary",
+            "text": "The report covers the projects listed under Scope, over the period shown, in UTC. "
+            "Energy is counted in the hour in which each measured interval started; a run counts "
+            "in the period in which it started. Totals are read from the hub's hourly aggregates, "
+            "the same figures the API returns for the same projects and period.",
+        },
+        {
+            "title": "Energy",
+            "text": "IT energy is the sum of CPU, GPU and RAM energy reported per interval and per process. "
+            f"Measured means read from hardware counters ({', '.join(sorted(MEASURED_METHODS))}); "
+            f"estimated means modelled ({', '.join(sorted(ESTIMATED_METHODS))}); imported means taken "
+            "from files of other tools, whose method is not known to the hub.",
+        },
+        {
+            "title": "Power usage effectiveness (PUE)",
+            "text": "Facility energy = IT energy x PUE. The PUE of a run is, in order: the value given "
+            f"for the run; the cloud provider's published fleet PUE ({providers}); the project's PUE; "
+            f"otherwise the on-premises default {current.default_pue:g} ({current.default_pue_source}).",
+        },
+        {
+            "title": "Location-based emissions",
+            "text": "Facility energy x the yearly average grid intensity of the zone where the run ran "
+            "(cloud region -> its grid zone; else country and sub-national region; else country). "
+            f"Where the location is unknown the world average {world.g_per_kwh:g} g CO2e/kWh "
+            f"({world.source}, {world.year}) is used and the energy is listed under data gaps. "
+            "The factor applied is stored with every measurement, so a later dataset changes nothing "
+            "already reported. Dataset(s): " + (", ".join(versions) or "none") + ".",
+        },
+        {
+            "title": "Market-based emissions",
+            "text": "The organisation's contractual instruments (PPAs, RECs, guarantees of origin) cover "
+            "consumption in their zone and period at their own factor (0 g CO2e/kWh for renewables); "
+            "quantities are prorated by time to the period, shares apply to the consumption while "
+            "valid, own (Scope 2) consumption is covered before cloud consumption. The rest takes "
+            f"the zone's residual-mix factor. {current.residual_mix_fallback}",
+        },
+        {
+            "title": "Scopes",
+            "text": "Electricity of owned or colocated hardware is Scope 2 (GHG Protocol Scope 2 "
+            "Guidance, 2015); electricity of cloud and rented GPUs is the customer's Scope 3 "
+            "category 1 (purchased goods and services). The project's hosting setting decides.",
+        },
+        {
+            "title": "Energy mix (ESRS E1-5)",
+            "text": "Facility energy is split into fossil, nuclear and renewable with the yearly "
+            "generation mix of the zone's country from the factor dataset; zones without a recorded "
+            "mix (sub-national zones, unknown locations) and the share of other sources are "
+            "reported as unknown.",
+        },
+        {
+            "title": "Comparisons and intensity",
+            "text": "The previous period and the same period a year earlier are computed the same way "
+            "from the same aggregates. Emissions per run divide the period's location-based "
+            "emissions by the runs started in it; emissions per GPU-hour divide them by the GPU-hours "
+            "of the period. Top runs show whole-run totals.",
+        },
+        {
+            "title": "Rounding",
+            "text": f"Figures are computed unrounded and shown rounded half-up: MWh and t CO2e to "
+            f"{PLACES['mwh']} decimals, percentages to {PLACES['pct']}. The same rule is used in the "
+            "PDF, CSV, XLSX and JSON. "
+            f"This report covers {totals['measurement_count']:,} measurements.",
+        },
+    ]
+
+
+def _e1_5(projects: QuerySet[Project], start: datetime, end: datetime) -> dict[str, Any]:
+    rows = queries.usage_breakdown(projects, start, end, "zone", "project__hosting", "factor__dataset_version")
+    cats = ("fossil", "nuclear", "renewable", "unknown")
+    table = {scope: dict.fromkeys(cats, 0.0) for scope in (accounting.SCOPE_2, accounting.SCOPE_3)}
+    mixes: dict[str, Any] = {}
+    for row in rows:
+        energy = row["facility_energy_kwh"]
+        target = table[scope_of(row["project__hosting"])]
+        try:
+            mix = _dataset(row["factor__dataset_version"]).mix(row["zone"])
+        except carbon.UnknownLocation:
+            mix = None
+        if mix is None:
+            target["unknown"] += energy
+            mixes[row["zone"]] = None
+            continue
+        parts = {"fossil": mix.fossil_pct, "nuclear": mix.nuclear_pct, "renewable": mix.renewable_pct}
+        total_pct = sum(parts.values())
+        scale = 100.0 / total_pct if total_pct > 100.0 else 1.0
+        for name, pct in parts.items():
+            target[name] += energy * pct * scale / 100.0
+        target["unknown"] += energy * max(100.0 - total_pct * scale, 0.0) / 100.0
+        mixes[row["zone"]] = {**parts, "year": mix.year, "source": mix.source}
+    return {
+        "unit": "kWh",
+        "own_operations": table[accounting.SCOPE_2],
+        "cloud": table[accounting.SCOPE_3],
+        "total": {c: table[accounting.SCOPE_2][c] + table[accounting.SCOPE_3][c] for c in cats},
+        "mixes": mixes,
+    }
+
+
+def _gaps(projects: QuerySet[Project], start: datetime, end: datetime, totals: dict[str, Any]) -> dict[str, Any]:
+    unknown = queries.hours_for(projects, start, end).filter(location_known=False).aggregate(
+        energy_kwh=Sum("energy_kwh"), emissions_kg=Sum("emissions_kg")
+    )
+    runs = _runs_in(projects, start, end)
+    lost = runs.filter(status=RunStatus.LOST)
+    lost_totals = queries.run_totals(lost)
+    return {
+        "location_unknown_energy_kwh": float(unknown["energy_kwh"] or 0.0),
+        "location_unknown_emissions_kg": float(unknown["emissions_kg"] or 0.0),
+        "location_unknown_share_pct": _share(float(unknown["energy_kwh"] or 0.0), totals["energy_kwh"]),
+        "lost_run_count": lost_totals["run_count"],
+        "lost_energy_kwh": lost_totals["energy_kwh"],
+        "lost_runs": [
+            {"id": str(r.uuid), "name": r.name or r.run_key, "project": r.project.name, "last_seen_at": _iso(r.last_seen_at)}
+            for r in lost.select_related("project").order_by("started_at", "id")[:20]
+        ],
+        "running_run_count": runs.filter(status=RunStatus.RUNNING).count(),
+        "imported_energy_kwh": totals["imported_energy_kwh"],
+        "imported_share_pct": _share(totals["imported_energy_kwh"], totals["energy_kwh"]),
+    }
+
+
+def detail_rows(projects: QuerySet[Project], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Rows per project, month, zone, provider, region, factor and PUE: the CSV detail."""
+    dims = (
+        "project__uuid",
+        "project__name",
+        "project__hosting",
+        "month",
+        "zone",
+        "cloud_provider",
+        "cloud_region",
+        "location_known",
+        "pue",
+        "factor__dataset_version",
+        "factor__g_per_kwh",
+        "factor__year",
+        "factor__is_fallback",
+    )
+    qs = (
+        queries.hours_for(projects, start, end)
+        .annotate(month=TruncMonth("hour"))
+        .values(*dims)
+        .annotate(**{f: Sum(f) for f in USAGE_FIELDS})
+        .order_by("project__name", "month", "zone", "cloud_provider", "cloud_region", "factor__dataset_version", "pue")
+    )
+    out = []
+    for row in qs:
+        out.append(
+            {
+                "project_id": str(row["project__uuid"]),
+                "project": row["project__name"],
+                "scope": "Scope 2" if scope_of(row["project__hosting"]) == accounting.SCOPE_2 else "Scope 3 cat. 1",
+                "month": row["month"].strftime("%Y-%m"),
+                "zone": row["zone"],
+                "cloud_provider": row["cloud_provider"],
+                "cloud_region": row["cloud_region"],
+                "location_known": row["location_known"],
+                "pue": row["pue"],
+                "dataset_version": row["factor__dataset_version"],
+                "factor_g_per_kwh": row["factor__g_per_kwh"],
+                "factor_year": row["factor__year"],
+                "factor_is_fallback": row["factor__is_fallback"],
+                **{f: (int(row[f] or 0) if f == "measurement_count" else float(row[f] or 0.0)) for f in USAGE_FIELDS},
+            }
+        )
+    return out
+
+
+def build_report_data(
+    org: Organisation,
+    projects: QuerySet[Project],
+    all_projects: bool,
+    period: Period,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Every figure of the report; deterministic for the same inputs and data."""
+
+    def step(pct: int, message: str) -> None:
+        if progress is not None:
+            progress(pct, message)
+
+    start, end = period.start, period.end
+    projects = projects.order_by("name")
+    step(5, "Totals")
+    totals = queries.usage_totals(projects, start, end)
+    step(15, "Market-based accounting")
+    market, instruments, market_lines = market_for(org, projects, all_projects, start, end)
+    step(25, "Comparisons")
+    before = period_figures(org, projects, all_projects, previous(period))
+    year_ago = period_figures(org, projects, all_projects, year_before(period))
+
+    step(35, "Projects")
+    run_counts = dict(
+        _runs_in(projects, start, end).order_by().values_list("project__uuid").annotate(n=Count("id"))
+    )
+    by_project = []
+    usage = {str(r["project__uuid"]): r for r in queries.usage_breakdown(projects, start, end, "project__uuid")}
+    for p in projects:
+        row = usage.get(str(p.uuid), dict.fromkeys(USAGE_FIELDS, 0.0))
+        by_project.append(
+            {
+                "id": str(p.uuid),
+                "name": p.name,
+                "hosting": p.hosting,
+                "scope": "Scope 2" if scope_of(p.hosting) == accounting.SCOPE_2 else "Scope 3 cat. 1",
+                "run_count": int(run_counts.get(p.uuid, 0)),
+                **{f: float(row[f] or 0.0) for f in USAGE_FIELDS if f != "measurement_count"},
+                "measurement_count": int(row["measurement_count"] or 0),
+            }
+        )
+    by_project.sort(key=lambda r: (-r["emissions_kg"], r["name"]))
+
+    step(45, "Zones, regions and providers")
+    versions = sorted(
+        set(queries.hours_for(projects, start, end).order_by().values_list("factor__dataset_version", flat=True).distinct())
+    )
+    market_by_zone: dict[str, float] = {}
+    for line in market_lines:
+        market_by_zone[line["zone"]] = market_by_zone.get(line["zone"], 0.0) + line["market_kg"]
+    zones = []
+    for row in queries.usage_breakdown(projects, start, end, "zone", "cloud_provider", "cloud_region"):
+        zones.append({**row, "zone_label": zone_label(row["zone"], versions[0] if versions else carbon.DEFAULT_VERSION)})
+    zones.sort(key=lambda r: (-r["emissions_kg"], r["zone"], r["cloud_provider"], r["cloud_region"]))
+    by_zone = []
+    for row in queries.usage_breakdown(projects, start, end, "zone"):
+        by_zone.append({**row, "market_kg": market_by_zone.get(row["zone"], 0.0)})
+    by_zone.sort(key=lambda r: (-r["emissions_kg"], r["zone"]))
+    providers = sorted(
+        queries.usage_breakdown(projects, start, end, "cloud_provider"), key=lambda r: (-r["emissions_kg"], r["cloud_provider"])
+    )
+
+    step(55, "Components, methods and PUE")
+    energy = totals["energy_kwh"]
+    components = {
+        c: {"energy_kwh": totals[f"{c}_energy_kwh"], "share_pct": _share(totals[f"{c}_energy_kwh"], energy)}
+        for c in ("cpu", "gpu", "ram")
+    }
+    methods = {
+        name: {"energy_kwh": totals[f"{name}_energy_kwh"], "share_pct": _share(totals[f"{name}_energy_kwh"], energy)}
+        for name in ("measured", "estimated", "imported")
+    }
+    pue_rows = sorted(queries.usage_breakdown(projects, start, end, "pue"), key=lambda r: r["pue"])
+    pue = {
+        "weighted_average": totals["facility_energy_kwh"] / energy if energy else None,
+        "values": [{"pue": r["pue"], "energy_kwh": r["energy_kwh"], "facility_energy_kwh": r["facility_energy_kwh"]} for r in pue_rows],
+    }
+
+    step(65, "Emission factors")
+    factor_dims = (
+        "zone",
+        "factor__dataset_version",
+        "factor__kind",
+        "factor__g_per_kwh",
+        "factor__year",
+        "factor__source",
+        "factor__licence",
+        "factor__url",
+        "factor__is_fallback",
+    )
+    factors = []
+    for row in queries.usage_breakdown(projects, start, end, *factor_dims):
+        factors.append(
+            {
+                "zone": row["zone"],
+                "zone_label": zone_label(row["zone"], row["factor__dataset_version"]),
+                "dataset_version": row["factor__dataset_version"],
+                "kind": row["factor__kind"],
+                "g_per_kwh": row["factor__g_per_kwh"],
+                "year": row["factor__year"],
+                "source": row["factor__source"],
+                "licence": row["factor__licence"],
+                "url": row["factor__url"],
+                "is_fallback": row["factor__is_fallback"],
+                "facility_energy_kwh": row["facility_energy_kwh"],
+                "emissions_kg": row["emissions_kg"],
+            }
+        )
+    factors.sort(key=lambda r: (r["zone"], r["dataset_version"], r["g_per_kwh"]))
+    datasets = []
+    for v in versions:
+        info = _dataset(v).info()
+        datasets.append({"version": v, "name": info.name, "year": info.year, "source": info.source, "licence": info.licence, "url": info.url})
+
+    step(72, "Data gaps and intensity")
+    gaps = _gaps(projects, start, end, totals)
+    runs = totals["run_count"]
+    intensity = {
+        "kg_per_run": totals["emissions_kg"] / runs if runs else None,
+        "kwh_per_run": energy / runs if runs else None,
+        "kg_per_gpu_hour": totals["emissions_kg"] / totals["gpu_hours"] if totals["gpu_hours"] else None,
+        "kwh_per_gpu_hour": energy / totals["gpu_hours"] if totals["gpu_hours"] else None,
+        "g_per_kwh": totals["intensity_g_per_kwh"],
+    }
+
+    step(78, "Top runs")
+    top = []
+    for r in (
+        _runs_in(projects, start, end).select_related("project", "experiment").order_by("-emissions_kg", "started_at", "id")[:TOP_RUNS]
+    ):
+        top.append(
+            {
+                "id": str(r.uuid),
+                "name": r.name or r.run_key,
+                "project": r.project.name,
+                "experiment": r.experiment.name,
+                "status": r.status,
+                "started_at": _iso(r.started_at),
+                "zone": r.zone,
+                "energy_kwh": r.energy_kwh,
+                "emissions_kg": r.emissions_kg,
+                "gpu_hours": r.gpu_hours,
+                "measured_share_pct": _share(r.measured_energy_kwh, r.energy_kwh),
+            }
+        )
+
+    step(84, "ESRS tables")
+    e1_6 = {
+        "scope2_location_kg": market.location_kg(accounting.SCOPE_2),
+        "scope2_market_kg": market.market_kg(accounting.SCOPE_2),
+        "scope3_cat1_location_kg": market.location_kg(accounting.SCOPE_3),
+        "scope3_cat1_market_kg": market.market_kg(accounting.SCOPE_3),
+        "total_location_kg": market.location_kg(),
+        "total_market_kg": market.market_kg(),
+        "scope2_energy_kwh": market.energy_kwh(accounting.SCOPE_2),
+        "scope3_energy_kwh": market.energy_kwh(accounting.SCOPE_3),
+    }
+    step(88, "Monthly series and detail rows")
+    monthly = [
+        {"month": p["t"].strftime("%Y-%m"), "energy_kwh": p["energy_kwh"], "emissions_kg": p["emissions_kg"]}
+        for p in queries.usage_series(projects, start, end, "month")
+    ]
+    detail = detail_rows(projects, start, end)
+
+    return {
+        "schema": SCHEMA_VERSION,
+        "organisation": {"id": str(org.uuid), "name": org.name},
+        "period": {"label": period.label, "start": _iso(start), "end": _iso(end)},
+        "scope": {
+            "all_projects": all_projects,
+            "projects": [{"id": str(p.uuid), "name": p.name, "hosting": p.hosting} for p in projects],
+        },
+        "totals": totals,
+        "summary": _summary(totals, market.market_kg(), before, year_ago),
+        "projects": by_project,
+        "zones": zones,
+        "by_zone": by_zone,
+        "providers": providers,
+        "components": components,
+        "methods": methods,
+        "pue": pue,
+        "factors": factors,
+        "datasets": datasets,
+        "market": {"instruments": instruments, "lines": market_lines, "covered_kwh": market.covered_kwh()},
+        "esrs_e1_5": _e1_5(projects, start, end),
+        "esrs_e1_6": e1_6,
+        "gaps": gaps,
+        "intensity": intensity,
+        "top_runs": top,
+        "monthly": monthly,
+        "methodology": _methodology(versions, totals),
+        "detail": detail,
+    }
+
+
+def _canonical(value: Any) -> Any:
+    # 12 significant digits: PostgreSQL may add floats in a different order between two
+    # runs, which changes the last bits of a sum but never a shown digit.
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def data_checksum(data: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of the figures (sorted keys, 12 significant digits)."""
+    text = json.dumps(_canonical(data), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def mwh(kwh: float | None) -> str:
+    """kWh shown as MWh with the report's rounding."""
+    return fmt(None if kwh is None else kwh / 1000.0, PLACES["mwh"])
+
+
+def tonnes(kg: float | None) -> str:
+    """kg shown as t CO2e with the report's rounding."""
+    return fmt(None if kg is None else kg / 1000.0, PLACES["t"])
+
+
+def pct(value: float | None) -> str:
+    return fmt(value, PLACES["pct"]) + (" %" if value is not None else "")
+

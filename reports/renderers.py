@@ -1,0 +1,319 @@
+"""Machine formats of a report: CSV detail rows, an XLSX workbook and JSON.
+
+Each takes the dict of :func:`reports.build.build_report_data` and returns bytes. Shown
+figures go through ``reports.rounding``; CSV and JSON detail keep full precision so that
+sums of rows equal the totals.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from reports.rounding import PLACES, rounded
+
+CSV_COLUMNS = [
+    "project_id",
+    "project",
+    "scope",
+    "month",
+    "zone",
+    "cloud_provider",
+    "cloud_region",
+    "location_known",
+    "pue",
+    "dataset_version",
+    "factor_g_per_kwh",
+    "factor_year",
+    "factor_is_fallback",
+    "energy_kwh",
+    "cpu_energy_kwh",
+    "gpu_energy_kwh",
+    "ram_energy_kwh",
+    "measured_energy_kwh",
+    "imported_energy_kwh",
+    "facility_energy_kwh",
+    "emissions_kg",
+    "gpu_hours",
+    "duration_s",
+    "measurement_count",
+]
+
+
+def render_csv(data: dict[str, Any]) -> bytes:
+    """One row per project, month, zone, provider, region, factor and PUE (full precision)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in data["detail"]:
+        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue().encode("utf-8")
+
+
+def render_json(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> bytes:
+    """``{"meta": ..., "data_sha256": ..., "data": ...}``; only ``data`` is checksummed."""
+    doc = {"meta": meta, "data_sha256": checksum, "data": data}
+    return json.dumps(doc, indent=1, sort_keys=True, default=_default).encode("utf-8")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+# --- XLSX ---------------------------------------------------------------------------------
+
+HEAD = Font(bold=True, color="FFFFFF")
+HEAD_FILL = PatternFill("solid", fgColor="2E6B4F")
+TITLE = Font(bold=True, size=14)
+
+
+def _fmt(kind: str) -> str:
+    return "#,##0." + "0" * PLACES[kind] if PLACES[kind] else "#,##0"
+
+
+def _table(ws: Worksheet, top: int, headers: list[str], rows: list[list[Any]], kinds: list[str | None]) -> int:
+    """Write a header row and rows from ``top``; return the next free row."""
+    for col, h in enumerate(headers, 1):
+        cell = ws.cell(row=top, column=col, value=h)
+        cell.font = HEAD
+        cell.fill = HEAD_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for r, values in enumerate(rows, top + 1):
+        for col, (value, kind) in enumerate(zip(values, kinds, strict=True), 1):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            cell = ws.cell(row=r, column=col, value=rounded(value, PLACES[kind]) if kind and number else value)
+            if kind and number:
+                cell.number_format = _fmt(kind)
+    return top + len(rows) + 2
+
+
+def _widths(ws: Worksheet, widths: list[int]) -> None:
+    for i, w in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+
+
+def _t(kg: float | None) -> float | None:
+    return None if kg is None else kg / 1000.0
+
+
+def _mwh(kwh: float | None) -> float | None:
+    return None if kwh is None else kwh / 1000.0
+
+
+def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> bytes:
+    """Workbook: Summary, Projects, Zones, Factors, Market-based, ESRS, Data gaps,
+    Top runs, Methodology and Detail sheets."""
+    wb = Workbook()
+    s = data["summary"]
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Summary"
+    ws["A1"] = f"Carbon report {data['organisation']['name']}, {data['period']['label']}"
+    ws["A1"].font = TITLE
+    ws["A2"] = f"Period {data['period']['start']} to {data['period']['end']} (UTC, end excluded)"
+    ws["A3"] = f"Data checksum (SHA-256) {checksum}; generated {meta['generated_at']}"
+    prev = s["comparisons"]["previous_period"]
+    year = s["comparisons"]["same_period_last_year"]
+    rows = [
+        ["IT energy (MWh)", _mwh(s["energy_kwh"]), _mwh(prev["energy_kwh"]), prev["change_pct"]["energy_kwh"], _mwh(year["energy_kwh"]), year["change_pct"]["energy_kwh"]],
+        ["Facility energy (MWh)", _mwh(s["facility_energy_kwh"]), _mwh(prev["facility_energy_kwh"]), prev["change_pct"]["facility_energy_kwh"], _mwh(year["facility_energy_kwh"]), year["change_pct"]["facility_energy_kwh"]],
+        ["Emissions, location-based (t CO2e)", _t(s["location_kg"]), _t(prev["location_kg"]), prev["change_pct"]["location_kg"], _t(year["location_kg"]), year["change_pct"]["location_kg"]],
+        ["Emissions, market-based (t CO2e)", _t(s["market_kg"]), _t(prev["market_kg"]), prev["change_pct"]["market_kg"], _t(year["market_kg"]), year["change_pct"]["market_kg"]],
+    ]
+    nxt = _table(
+        ws,
+        5,
+        ["Figure", "This period", f"Previous ({prev['label']})", "Change %", f"Year before ({year['label']})", "Change %"],
+        rows,
+        [None, "mwh", "mwh", "pct", "mwh", "pct"],
+    )
+    m = data["methods"]
+    c = data["components"]
+    i = data["intensity"]
+    rows2: list[list[Any]] = [
+        ["Runs started", s["run_count"], None],
+        ["GPU-hours", s["gpu_hours"], "hours"],
+        ["Measured energy share %", m["measured"]["share_pct"], "pct"],
+        ["Estimated energy share %", m["estimated"]["share_pct"], "pct"],
+        ["Imported energy share %", m["imported"]["share_pct"], "pct"],
+        ["CPU energy (MWh)", _mwh(c["cpu"]["energy_kwh"]), "mwh"],
+        ["GPU energy (MWh)", _mwh(c["gpu"]["energy_kwh"]), "mwh"],
+        ["RAM energy (MWh)", _mwh(c["ram"]["energy_kwh"]), "mwh"],
+        ["Energy-weighted PUE", data["pue"]["weighted_average"], "pue"],
+        ["kg CO2e per run", i["kg_per_run"], "kg"],
+        ["kg CO2e per GPU-hour", i["kg_per_gpu_hour"], "kg"],
+        ["Average intensity (g CO2e/kWh facility)", i["g_per_kwh"], "g_per_kwh"],
+    ]
+    ws.cell(row=nxt, column=1, value="Figure").font = HEAD
+    for r, (label, value, kind) in enumerate(rows2, nxt + 1):
+        ws.cell(row=r, column=1, value=label)
+        cell = ws.cell(row=r, column=2, value=rounded(value, PLACES[kind]) if kind and value is not None else value)
+        if kind:
+            cell.number_format = _fmt(kind)
+    _widths(ws, [40, 16, 18, 12, 20, 12])
+
+    ws = wb.create_sheet("Projects")
+    _table(
+        ws,
+        1,
+        ["Project", "Scope", "Runs", "IT energy (MWh)", "Facility energy (MWh)", "Location-based (t CO2e)", "Measured (MWh)", "GPU-hours"],
+        [
+            [p["name"], p["scope"], p["run_count"], _mwh(p["energy_kwh"]), _mwh(p["facility_energy_kwh"]), _t(p["emissions_kg"]), _mwh(p["measured_energy_kwh"]), p["gpu_hours"]]
+            for p in data["projects"]
+        ],
+        [None, None, None, "mwh", "mwh", "t", "mwh", "hours"],
+    )
+    _widths(ws, [28, 16, 8, 16, 18, 20, 16, 12])
+
+    ws = wb.create_sheet("Zones")
+    nxt = _table(
+        ws,
+        1,
+        ["Zone", "Zone name", "Provider", "Region", "IT energy (MWh)", "Facility energy (MWh)", "Location-based (t CO2e)"],
+        [
+            [z["zone"], z["zone_label"], z["cloud_provider"] or "-", z["cloud_region"] or "-", _mwh(z["energy_kwh"]), _mwh(z["facility_energy_kwh"]), _t(z["emissions_kg"])]
+            for z in data["zones"]
+        ],
+        [None, None, None, None, "mwh", "mwh", "t"],
+    )
+    _table(
+        ws,
+        nxt,
+        ["Provider", "IT energy (MWh)", "Location-based (t CO2e)"],
+        [[p["cloud_provider"] or "(own or unknown)", _mwh(p["energy_kwh"]), _t(p["emissions_kg"])] for p in data["providers"]],
+        [None, "mwh", "t"],
+    )
+    _widths(ws, [14, 40, 14, 16, 16, 18, 20])
+
+    ws = wb.create_sheet("Factors")
+    _table(
+        ws,
+        1,
+        ["Zone", "Zone name", "Dataset", "g CO2e/kWh", "Year", "Fallback", "Source", "Licence", "URL", "Facility energy (MWh)", "t CO2e"],
+        [
+            [f["zone"], f["zone_label"], f["dataset_version"], f["g_per_kwh"], f["year"], "yes" if f["is_fallback"] else "no", f["source"], f["licence"], f["url"], _mwh(f["facility_energy_kwh"]), _t(f["emissions_kg"])]
+            for f in data["factors"]
+        ],
+        [None, None, None, "g_per_kwh", None, None, None, None, None, "mwh", "t"],
+    )
+    _widths(ws, [12, 30, 12, 12, 8, 9, 60, 20, 40, 16, 12])
+
+    ws = wb.create_sheet("Market-based")
+    nxt = _table(
+        ws,
+        1,
+        ["Zone", "Scope", "Facility energy (MWh)", "Covered by instruments (MWh)", "Residual (MWh)", "Residual mix g/kWh", "Residual source", "Location-based (t)", "Market-based (t)"],
+        [
+            [ln["zone"], ln["scope"], _mwh(ln["facility_energy_kwh"]), _mwh(ln["covered_kwh"]), _mwh(ln["residual_kwh"]), ln["residual"]["g_per_kwh"], ln["residual"]["source"] + (" (fallback: location factor)" if ln["residual"]["is_fallback"] else ""), _t(ln["location_kg"]), _t(ln["market_kg"])]
+            for ln in data["market"]["lines"]
+        ],
+        [None, None, "mwh", "mwh", "mwh", "g_per_kwh", None, "t", "t"],
+    )
+    _table(
+        ws,
+        nxt,
+        ["Instrument", "Zone", "Valid from", "Valid to", "Basis", "g CO2e/kWh", "Available (MWh)", "Used (MWh)", "Unused (MWh)", "Notes"],
+        [
+            [ins["kind_label"], ins["zone"], ins["period_start"], ins["period_end"], ins["basis"], ins["g_per_kwh"], _mwh(ins["available_kwh"]), _mwh(ins["used_kwh"]), _mwh(ins["unused_kwh"]), ins["notes"]]
+            for ins in data["market"]["instruments"]
+        ],
+        [None, None, None, None, None, "g_per_kwh", "mwh", "mwh", "mwh", None],
+    )
+    _widths(ws, [30, 10, 16, 18, 40, 14, 40, 16, 16, 30])
+
+    ws = wb.create_sheet("ESRS")
+    e5 = data["esrs_e1_5"]
+    ws["A1"] = "ESRS E1-5 Energy consumption (MWh, facility energy)"
+    ws["A1"].font = TITLE
+    nxt = _table(
+        ws,
+        2,
+        ["Source", "Own operations (Scope 2)", "Cloud (Scope 3, for information)", "Total"],
+        [[k, _mwh(e5["own_operations"][k]), _mwh(e5["cloud"][k]), _mwh(e5["total"][k])] for k in ("fossil", "nuclear", "renewable", "unknown")],
+        [None, "mwh", "mwh", "mwh"],
+    )
+    e6 = data["esrs_e1_6"]
+    ws.cell(row=nxt, column=1, value="ESRS E1-6 Gross GHG emissions (t CO2e)").font = TITLE
+    _table(
+        ws,
+        nxt + 1,
+        ["Line", "Location-based", "Market-based"],
+        [
+            ["Gross Scope 1", "not covered by the hub", "not covered by the hub"],
+            ["Gross Scope 2 (owned and colocated hardware)", _t(e6["scope2_location_kg"]), _t(e6["scope2_market_kg"])],
+            ["Gross Scope 3 category 1 (cloud)", _t(e6["scope3_cat1_location_kg"]), _t(e6["scope3_cat1_market_kg"])],
+            ["Total", _t(e6["total_location_kg"]), _t(e6["total_market_kg"])],
+        ],
+        [None, "t", "t"],
+    )
+    _widths(ws, [46, 24, 30, 16])
+
+    ws = wb.create_sheet("Data gaps")
+    g = data["gaps"]
+    _table(
+        ws,
+        1,
+        ["Gap", "Value", "Unit"],
+        [
+            ["Energy with unknown location (world average used)", _mwh(g["location_unknown_energy_kwh"]), "MWh"],
+            ["Share of energy with unknown location", g["location_unknown_share_pct"], "%"],
+            ["Lost runs (stopped reporting)", g["lost_run_count"], "runs"],
+            ["Energy reported by lost runs", _mwh(g["lost_energy_kwh"]), "MWh"],
+            ["Runs still running", g["running_run_count"], "runs"],
+            ["Imported energy (method unknown)", _mwh(g["imported_energy_kwh"]), "MWh"],
+            ["Share of imported energy", g["imported_share_pct"], "%"],
+        ],
+        [None, "mwh", None],
+    )
+    _widths(ws, [50, 16, 8])
+
+    ws = wb.create_sheet("Top runs")
+    _table(
+        ws,
+        1,
+        ["Run", "Project", "Experiment", "Status", "Started", "Zone", "Energy (MWh)", "t CO2e", "GPU-hours", "Measured %"],
+        [
+            [r["name"], r["project"], r["experiment"], r["status"], r["started_at"], r["zone"], _mwh(r["energy_kwh"]), _t(r["emissions_kg"]), r["gpu_hours"], r["measured_share_pct"]]
+            for r in data["top_runs"]
+        ],
+        [None, None, None, None, None, None, "mwh", "t", "hours", "pct"],
+    )
+    _widths(ws, [30, 20, 20, 10, 26, 12, 14, 12, 12, 12])
+
+    ws = wb.create_sheet("Methodology")
+    ws["A1"] = "Methodology and defaults"
+    ws["A1"].font = TITLE
+    r = 3
+    for section in data["methodology"]:
+        ws.cell(row=r, column=1, value=section["title"]).font = Font(bold=True)
+        cell = ws.cell(row=r, column=2, value=section["text"])
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        r += 1
+    for d in data["datasets"]:
+        ws.cell(row=r, column=1, value=f"Dataset {d['version']}").font = Font(bold=True)
+        ws.cell(row=r, column=2, value=f"{d['name']} ({d['year']}). {d['source']}. Licence: {d['licence']}. {d['url']}").alignment = Alignment(wrap_text=True)
+        r += 1
+    _widths(ws, [30, 120])
+
+    ws = wb.create_sheet("Detail")
+    for col, h in enumerate(CSV_COLUMNS, 1):
+        cell = ws.cell(row=1, column=col, value=h)
+        cell.font = HEAD
+        cell.fill = HEAD_FILL
+    for row_i, row in enumerate(data["detail"], 2):
+        for col, name in enumerate(CSV_COLUMNS, 1):
+            ws.cell(row=row_i, column=col, value=row[name])
+
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

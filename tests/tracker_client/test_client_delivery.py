@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tracker_client import Tracker
+
+API_KEY = "ehi_test_key"
+
+
+def make(hub, sensors_factory, **kw):
+    options = dict(
+        experiment="exp",
+        hub_url=hub.url,
+        api_key=API_KEY,
+        country="FRA",
+        interval_s=0.05,
+        timeout_s=0.5,
+        flush_timeout_s=3.0,
+        sensors=sensors_factory(),
+    )
+    options.update(kw)
+    return Tracker(**options)
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def assert_hub_matches(hub, tracker):
+    assert len(hub.measurements) == tracker._seq
+    assert abs(hub.total_kwh() - tracker.energy_kwh) < 1e-12
+    hub.assert_contiguous()
+
+
+def test_it_delivers_every_interval_and_finishes_the_run(hub, sensors_factory, capsys):
+    with make(hub, sensors_factory) as tracker:
+        time.sleep(0.3)
+    assert tracker._seq >= 4
+    assert_hub_matches(hub, tracker)
+    assert hub.finishes[-1][1]["status"] == "finished"
+    run = next(iter(hub.runs.values()))
+    assert run["payload"]["country"] == "FRA"
+    assert run["payload"]["software"]["client"].startswith("tracker_client ")
+    item = hub.items()[0]
+    assert item["cpu_method"] == "rapl" and item["gpu_method"] == "nvml_energy"
+    assert abs(item["duration_s"] - 0.05) < 0.05
+    err = capsys.readouterr().err
+    assert "kg CO2e at 56 g/kWh (France) and PUE 1.2" in err
+    assert f"/runs/{run['id']}/" in err
+
+
+def test_it_sends_the_last_partial_interval_however_short(hub, sensors_factory):
+    tracker = make(hub, sensors_factory, interval_s=60).start()
+    tracker.stop()
+    assert len(hub.measurements) == 1
+    assert hub.items()[0]["duration_s"] < 1
+    assert_hub_matches(hub, tracker)
+
+
+def test_it_retries_server_errors_with_backoff(hub, sensors_factory, monkeypatch):
+    monkeypatch.setattr("tracker_client._worker.BACKOFF_BASE_S", 0.05)
+    hub.script("500", "500", "500")
+    with make(hub, sensors_factory) as tracker:
+        time.sleep(0.5)
+    assert_hub_matches(hub, tracker)
+    assert hub.finishes
+    assert len(hub.requests) >= 3 + 2
+
+
+def test_backoff_is_capped_exponential_with_jitter():
+    from tracker_client._worker import Backoff
+
+    b = Backoff(base_s=1, cap_s=8)
+    delays = [b.next_delay() for _ in range(6)]
+    for d, ceiling in zip(delays, [1, 2, 4, 8, 8, 8], strict=True):
+        assert ceiling / 2 <= d <= ceiling
+    assert b.next_delay(retry_after=42) == 42
+    b.reset()
+    assert b.next_delay() <= 1
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    from tracker_client._transport import parse_retry_after
+
+    assert parse_retry_after("3") == 3
+    assert parse_retry_after("Thu, 01 Jan 2099 00:00:10 GMT", now=4070908800.0) == 10
+    assert parse_retry_after("soon") is None
+
+
+def test_it_honours_retry_after_on_429(hub, sensors_factory):
+    hub.script("ok", "429:1")  # run created, then the first batch is throttled for 1 s
+    tracker = make(hub, sensors_factory).start()
+    assert wait_for(lambda: len(hub.requests) >= 2)
+    throttled_at = hub.requests[1][2]
+    time.sleep(0.3)
+    assert len(hub.requests) == 2, "retried before Retry-After elapsed"
+    assert wait_for(lambda: len(hub.requests) >= 3)
+    assert hub.requests[2][2] - throttled_at >= 0.95
+    tracker.stop()
+    assert_hub_matches(hub, tracker)
+
+
+def test_it_survives_a_hub_restart_on_the_same_port(hub, sensors_factory):
+    tracker = make(hub, sensors_factory).start()
+    assert wait_for(lambda: len(hub.measurements) >= 2)
+    hub.stop()
+    time.sleep(0.6)  # connections refused meanwhile
+    hub.start()
+    time.sleep(0.3)
+    tracker.stop()
+    assert_hub_matches(hub, tracker)
+    assert hub.finishes[-1][1]["status"] == "finished"
+
+
+def test_a_hanging_hub_costs_a_timeout_and_no_duplicate_total(hub, sensors_factory):
+    hub.script("ok", "hang:1")  # beyond the 0.5 s client timeout, then stored late
+    with make(hub, sensors_factory) as tracker:
+        time.sleep(1.5)
+    assert wait_for(lambda: len(hub.measurements) == tracker._seq, 2.0)
+    assert_hub_matches(hub, tracker)
+
+
+def test_a_long_outage_goes_to_the_spool_and_is_replayed_on_recovery(hub, sensors_factory, tmp_path):
+    tracker = make(hub, sensors_factory).start()
+    tracker.worker.spool_after_s = 0.1
+    assert wait_for(lambda: len(hub.measurements) >= 1)
+    hub.stop()
+    time.sleep(0.8)
+    assert tracker.spool.path.exists(), "the outage was not spooled"
+    hub.start()
+    time.sleep(1.0)
+    tracker.stop()
+    assert_hub_matches(hub, tracker)
+    assert not tracker.spool.path.exists(), "a delivered spool file was left behind"
+
+
+def test_what_the_hub_never_got_is_spooled_and_sent_on_next_start(hub, sensors_factory, tmp_path):
+    hub.stop()
+    first = make(hub, sensors_factory, flush_timeout_s=0.3, run_key="job-1")
+    with first:
+        time.sleep(0.2)
+    files = list((tmp_path / "spool").glob("*.jsonl"))
+    assert len(files) == 1
+    lines = [json.loads(x) for x in files[0].read_text().splitlines()]
+    assert lines[0]["kind"] == "header" and lines[0]["run"]["run_key"] == "job-1"
+    spooled = [m for r in lines if r["kind"] == "measurements" for m in r["items"]]
+    assert len(spooled) == first._seq
+    assert any(r["kind"] == "finish" for r in lines)
+
+    hub.start()
+    second = make(hub, sensors_factory, run_key="job-2").start()
+    assert wait_for(lambda: len(hub.finishes) >= 1)
+    second.stop()
+    assert {m["uuid"] for m in spooled} <= set(hub.measurements)
+    assert set(hub.by_key) == {"job-1", "job-2"}
+    assert not files[0].exists()
+
+
+def test_flush_command_delivers_the_spool(hub, sensors_factory, tmp_path, capsys):
+    from tracker_client._cli import main
+
+    hub.stop()
+    with make(hub, sensors_factory, flush_timeout_s=0.2) as tracker:
+        time.sleep(0.15)
+    hub.start()
+    assert main(["flush", "--hub-url", hub.url, "--api-key", API_KEY]) == 0
+    assert f"{tracker._seq} measurement(s) delivered" in capsys.readouterr().out
+    assert_hub_matches(hub, tracker)
+    assert hub.finishes[-1][1]["status"] == "finished"
+    assert list((tmp_path / "spool").glob("*")) == []
+
+
+def test_a_refused_batch_is_spooled_as_rejected_not_retried(hub, sensors_factory, tmp_path):
+    hub.script("ok", "400")
+    with make(hub, sensors_factory, interval_s=0.1) as tracker:
+        assert wait_for(lambda: len(hub.requests) >= 3)
+    rejected = list((tmp_path / "spool").glob("*.rejected.jsonl"))
+    assert len(rejected) == 1
+    records = [json.loads(x) for x in rejected[0].read_text().splitlines()]
+    assert records[1]["rejected"]["status"] == 400
+    refused = {m["uuid"] for m in records[1]["items"]}
+    assert refused and not refused & set(hub.measurements)
+    assert len(hub.measurements) + len(refused) == tracker._seq
+    assert [r for r in hub.requests if r[1].endswith("/measurements")].count  # sanity
+
+
+def test_a_wrong_key_is_reported_and_everything_kept_for_later(hub, sensors_factory, tmp_path, caplog):
+    with make(hub, sensors_factory, api_key="ehi_wrong") as tracker:
+        time.sleep(0.2)
+    assert "401" in caplog.text and "flush --include-rejected" in caplog.text
+    assert hub.measurements == {}
+    from tracker_client._cli import main
+
+    assert main(["flush", "--hub-url", hub.url, "--api-key", API_KEY, "--include-rejected"]) == 0
+    assert_hub_matches(hub, tracker)
+
+
+def test_stop_is_fast_when_the_hub_is_reachable(hub, sensors_factory):
+    tracker = make(hub, sensors_factory, interval_s=10).start()
+    time.sleep(0.2)
+    t0 = time.perf_counter()
+    tracker.stop()
+    assert time.perf_counter() - t0 < 0.5
+    assert hub.finishes
+
+
+def test_stop_waits_no_longer_than_the_flush_timeout_when_the_hub_hangs(hub, sensors_factory):
+    tracker = make(hub, sensors_factory, interval_s=10, timeout_s=5, flush_timeout_s=0.5).start()
+    time.sleep(0.2)
+    hub.script("hang:3", "hang:3", "hang:3")
+    t0 = time.perf_counter()
+    tracker.stop()
+    assert time.perf_counter() - t0 < 1.5
+    spooled = Path(tracker.spool.path).read_text()
+    assert '"finish"' in spooled
+
+
+def test_without_a_hub_url_everything_goes_to_the_spool(sensors_factory, tmp_path):
+    with Tracker(experiment="x", interval_s=0.05, sensors=sensors_factory()) as tracker:
+        time.sleep(0.12)
+    files = list((tmp_path / "spool").glob("*.jsonl"))
+    lines = [json.loads(x) for x in files[0].read_text().splitlines()]
+    assert sum(len(r.get("items", [])) for r in lines) == tracker._seq
