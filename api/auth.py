@@ -92,8 +92,7 @@ def visible_organisations(request: Request | Any) -> QuerySet[Organisation]:
         return Organisation.objects.filter(pk=key.project.organisation_id)
     if not getattr(request.user, "is_authenticated", False):
         return Organisation.objects.none()
-    user_pk: int = request.user.pk
-    return Organisation.objects.filter(memberships__user_id=user_pk)
+    return Organisation.objects.filter(memberships__user_id=int(request.user.pk or 0))
 
 
 def require_ingest_key(request: Request | Any) -> ApiKey:

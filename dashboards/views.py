@@ -15,7 +15,7 @@ from typing import Any
 import carbon
 import plotly
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -84,7 +84,10 @@ def page(request: HttpRequest, template: str, context: dict[str, Any], status: i
 
 def figure_ids(figures: dict[str, charts.Figure]) -> dict[str, dict[str, Any]]:
     """Figures keyed by their element id, with whether they hold data."""
-    return {name: {"id": f"fig-{name}", "figure": fig, "has_data": bool(fig["data"])} for name, fig in figures.items()}
+    return {
+        name: {"id": f"fig-{name}", "data_id": f"fig-{name}-data", "figure": fig, "has_data": bool(fig["data"])}
+        for name, fig in figures.items()
+    }
 
 
 def with_changes(current: dict[str, Any], previous: dict[str, Any]) -> list[dict[str, Any]]:
@@ -141,6 +144,8 @@ def overview(request: HttpRequest, org_id: str) -> HttpResponse:
     by_zone = queries.usage_breakdown(projects, start, end, "zone")
     by_provider = queries.usage_breakdown(projects, start, end, "cloud_provider")
     by_project = queries.usage_breakdown(projects, start, end, "project__uuid", "project__name")
+    for row in by_project:
+        row["measured_share"] = row["measured_energy_kwh"] / row["energy_kwh"] if row["energy_kwh"] else None
     runs = Run.objects.filter(project__in=projects, started_at__gte=start, started_at__lt=end)
     top_runs = list(runs.select_related("project", "experiment").order_by("-emissions_kg")[:TOP_RUNS])
     unknown = runs.filter(location_known=False)
@@ -506,6 +511,3 @@ def plotly_js(request: HttpRequest) -> FileResponse:
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
 
-
-def counts_by_status(runs: QuerySet[Run]) -> dict[str, int]:
-    return dict(runs.order_by().values_list("status").annotate(n=Count("id")))

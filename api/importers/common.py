@@ -75,6 +75,10 @@ def usable_location(
     parts the hub cannot resolve and say so in ``note``. An empty result means "use the
     experiment's or the project's location".
     """
+    if not (cloud_provider and cloud_region):
+        # A provider without a region says nothing about the grid; it would only turn a
+        # known project location into "world average".
+        cloud_provider = cloud_region = ""
     candidates = [
         (country, region, cloud_provider, cloud_region),
         (country, "", cloud_provider, cloud_region),

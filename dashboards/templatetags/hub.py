@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 
 from dashboards import formatting
@@ -20,3 +22,9 @@ register.filter("dur", formatting.duration)
 def gkwh(value: float | None) -> str:
     """Grid intensity in g CO2e/kWh."""
     return "–" if value is None else f"{formatting.number(value)} g CO2e/kWh"
+
+
+@register.filter
+def get_item(mapping: Any, key: str) -> Any:
+    """``mapping[key]`` or None, for JSON fields such as a run's metrics."""
+    return mapping.get(key) if isinstance(mapping, dict) else None

@@ -92,7 +92,13 @@ class FakeHub:
         self._connections.clear()
 
     # ------------------------------------------------------------- views
-    def _send(self, h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         data = json.dumps(body).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json")
@@ -122,9 +128,13 @@ class FakeHub:
         if kind == "500":
             return self._send(h, 500, {"error": "server_error", "message": "boom"})
         if kind == "429":
-            return self._send(h, 429, {"error": "throttled", "message": "slow down"}, {"Retry-After": arg or "1"})
+            return self._send(
+                h, 429, {"error": "throttled", "message": "slow down"}, {"Retry-After": arg or "1"}
+            )
         if kind == "400":
-            return self._send(h, 400, {"error": "invalid", "message": "bad measurement", "fields": {"x": ["bad"]}})
+            return self._send(
+                h, 400, {"error": "invalid", "message": "bad measurement", "fields": {"x": ["bad"]}}
+            )
         if kind == "hang":
             time.sleep(float(arg or 2))  # then process: the late request must be deduplicated
         if h.headers.get("Authorization") != f"Bearer {API_KEY}":
@@ -164,7 +174,11 @@ class FakeHub:
                     else:
                         self.measurements[m["uuid"]] = {**m, "_run": run_id}
                         accepted += 1
-                answer = {"accepted": accepted, "duplicates": len(items) - accepted, "run": self.run_object(run_id)}
+                answer = {
+                    "accepted": accepted,
+                    "duplicates": len(items) - accepted,
+                    "run": self.run_object(run_id),
+                }
                 status = 200
             elif len(parts) == 5 and parts[4] == "finish":
                 self.finishes.append((parts[3], body))
@@ -183,7 +197,10 @@ class FakeHub:
         return sorted(out, key=lambda m: (m["rank"], m["seq"]))
 
     def total_kwh(self) -> float:
-        return sum(m["cpu_energy_kwh"] + m["gpu_energy_kwh"] + m["ram_energy_kwh"] for m in self.measurements.values())
+        return sum(
+            m["cpu_energy_kwh"] + m["gpu_energy_kwh"] + m["ram_energy_kwh"]
+            for m in self.measurements.values()
+        )
 
     def assert_contiguous(self) -> None:
         ranks = {m["rank"] for m in self.measurements.values()}

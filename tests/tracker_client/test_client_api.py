@@ -42,7 +42,14 @@ def test_the_tracker_signature_is_stable():
         "transport: 'Transport | None' = None) -> 'None'"
     )
     public_methods = {n for n in vars(Tracker) if not n.startswith("_")}
-    assert public_methods == {"start", "stop", "epoch_end", "log_metrics", "energy_kwh", "summary_text"}
+    assert public_methods == {
+        "start",
+        "stop",
+        "epoch_end",
+        "log_metrics",
+        "energy_kwh",
+        "summary_text",
+    }
 
 
 def test_the_package_version_matches_its_pyproject():
@@ -57,7 +64,9 @@ def test_importing_the_client_loads_neither_django_nor_torch_nor_requests():
         "bad = [m for m in ('django', 'torch', 'requests', 'psutil', 'pynvml', 'lightning', "
         "'transformers') if m in sys.modules]; print(bad)"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 

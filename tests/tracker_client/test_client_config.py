@@ -13,8 +13,10 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_arguments_win_over_environment_which_wins_over_files(tmp_path, monkeypatch):
-    write(tmp_path / "config" / "emissions-hub" / "config.toml",
-          'hub_url = "http://home"\napi_key = "ehi_home"\nexperiment = "home"\ncountry = "DEU"\npue = 1.5\n')
+    write(
+        tmp_path / "config" / "emissions-hub" / "config.toml",
+        'hub_url = "http://home"\napi_key = "ehi_home"\nexperiment = "home"\ncountry = "DEU"\npue = 1.5\n',
+    )
     write(tmp_path / ".emissions-hub.toml", 'hub_url = "http://project"\nexperiment = "project"\n')
     monkeypatch.setenv("EMISSIONS_HUB_EXPERIMENT", "from-env")
     monkeypatch.setenv("EMISSIONS_HUB_API_KEY", "ehi_env")

@@ -127,7 +127,9 @@ def test_a_hanging_hub_costs_a_timeout_and_no_duplicate_total(hub, sensors_facto
     assert_hub_matches(hub, tracker)
 
 
-def test_a_long_outage_goes_to_the_spool_and_is_replayed_on_recovery(hub, sensors_factory, tmp_path):
+def test_a_long_outage_goes_to_the_spool_and_is_replayed_on_recovery(
+    hub, sensors_factory, tmp_path
+):
     tracker = make(hub, sensors_factory).start()
     tracker.worker.spool_after_s = 0.1
     assert wait_for(lambda: len(hub.measurements) >= 1)
@@ -191,7 +193,9 @@ def test_a_refused_batch_is_spooled_as_rejected_not_retried(hub, sensors_factory
     assert [r for r in hub.requests if r[1].endswith("/measurements")].count  # sanity
 
 
-def test_a_wrong_key_is_reported_and_everything_kept_for_later(hub, sensors_factory, tmp_path, caplog):
+def test_a_wrong_key_is_reported_and_everything_kept_for_later(
+    hub, sensors_factory, tmp_path, caplog
+):
     with make(hub, sensors_factory, api_key="ehi_wrong") as tracker:
         time.sleep(0.2)
     assert "401" in caplog.text and "flush --include-rejected" in caplog.text

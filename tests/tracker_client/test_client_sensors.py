@@ -20,7 +20,9 @@ from tracker_client._sensors import (
 )
 
 
-def rapl_domain(root: Path, name: str, dirname: str, energy: int, max_range: int = 1_000_000) -> Path:
+def rapl_domain(
+    root: Path, name: str, dirname: str, energy: int, max_range: int = 1_000_000
+) -> Path:
     d = root / dirname
     d.mkdir(parents=True)
     (d / "name").write_text(name + "\n")
@@ -56,7 +58,9 @@ def test_without_rapl_the_cpu_is_modelled_from_the_tdp_table(tmp_path, caplog, m
     import logging
 
     caplog.set_level(logging.INFO, logger="tracker_client")
-    monkeypatch.setattr("tracker_client._sensors.cpu_info", lambda: ("Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz", 2))
+    monkeypatch.setattr(
+        "tracker_client._sensors.cpu_info", lambda: ("Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz", 2)
+    )
     sensors = build_sensors(rapl_root=tmp_path, nvml=SimpleNamespace())
     assert isinstance(sensors.cpu, TdpCpuSensor)
     assert sensors.cpu.tdp_w == 300.0
@@ -193,8 +197,14 @@ def test_each_local_rank_reports_only_its_own_gpus():
     assert assign_devices(visible, {"LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}) == ["2", "3"]
     assert assign_devices(visible, {"LOCAL_RANK": "3"}) == ["3"]
     assert assign_devices(["5"], {"LOCAL_RANK": "3", "LOCAL_WORLD_SIZE": "4"}) == ["5"]
-    assert assign_devices(visible, {"SLURM_LOCALID": "1", "SLURM_NTASKS_PER_NODE": "4(x2)"}) == ["1"]
-    all_ranks = [d for r in range(4) for d in assign_devices(visible, {"LOCAL_RANK": str(r), "LOCAL_WORLD_SIZE": "4"})]
+    assert assign_devices(visible, {"SLURM_LOCALID": "1", "SLURM_NTASKS_PER_NODE": "4(x2)"}) == [
+        "1"
+    ]
+    all_ranks = [
+        d
+        for r in range(4)
+        for d in assign_devices(visible, {"LOCAL_RANK": str(r), "LOCAL_WORLD_SIZE": "4"})
+    ]
     assert sorted(all_ranks) == visible
 
 

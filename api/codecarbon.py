@@ -1,0 +1,435 @@
+"""A drop-in target for the unmodified CodeCarbon client (3.x) in API mode.
+
+The client creates a run (``POST /runs``, expects 201 and ``id``) and then posts one delta
+per interval (``POST /emissions``, expects 201); see
+``shared/reference/codecarbon-protocol.md``. It authenticates with ``x-api-token``, which
+here carries a hub project key with the ingest scope. Each interval becomes a hub
+measurement with method ``imported``; the hub computes its own location-based emissions
+and keeps CodeCarbon's figure beside it as client-reported.
+
+The management calls of the CodeCarbon CLI (organisations, projects, experiments, API
+tokens) are answered as far as a key bound to one project can: with the key's own
+organisation and project, and a JSON refusal for what a key may not do.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid as uuidlib
+from typing import Any
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api import ingest
+from api.auth import ApiKeyAuthentication, KeyPrincipal, authenticate_key, require_ingest_key
+from api.importers.common import derived_uuid, usable_location
+from api.models import ApiKey, Experiment, Organisation, Project, Run, RunSource
+
+# CodeCarbon's built-in experiment id, used when a team configures none.
+DEFAULT_EXPERIMENT_ID = "5b0fa12a-3dd7-45bb-9766-cc326314d9f1"
+
+HOW_TO = (
+    "Set api_key to an ingest key of your hub project (it starts with 'ehi_'; create one on the "
+    "project's page), e.g. in .codecarbon.config: [codecarbon] api_endpoint = <hub>/api/codecarbon "
+    "api_key = ehi_... , or CODECARBON_API_KEY=ehi_... in the environment."
+)
+
+
+class CodeCarbonTokenAuthentication(BaseAuthentication):
+    """``x-api-token: <hub ingest key>``, as sent by the CodeCarbon client."""
+
+    def authenticate(self, request: Request) -> tuple[KeyPrincipal, ApiKey] | None:
+        token = request.META.get("HTTP_X_API_TOKEN")
+        if token is None:
+            return None  # perhaps a Bearer key; otherwise the view answers 401 with HOW_TO
+        token = token.strip()
+        if not token or token == "api_key":
+            raise exceptions.AuthenticationFailed(
+                "The CodeCarbon client sent its default api_key, not a hub key. " + HOW_TO
+            )
+        try:
+            return authenticate_key(token)
+        except exceptions.AuthenticationFailed:
+            raise exceptions.AuthenticationFailed(
+                "The x-api-token is not a valid hub API key (unknown or revoked). " + HOW_TO
+            ) from None
+
+    def authenticate_header(self, request: Request) -> str:
+        # A value here makes DRF answer 401, not 403, when the token is missing or wrong.
+        return 'x-api-token realm="codecarbon"'
+
+
+class CodeCarbonView(APIView):
+    authentication_classes = [CodeCarbonTokenAuthentication, ApiKeyAuthentication]
+
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+        if request.authenticators and not request.successful_authenticator:
+            raise exceptions.NotAuthenticated("No x-api-token header. " + HOW_TO)
+        super().permission_denied(request, message, code)
+
+    def key(self, request: Request) -> ApiKey:
+        key = require_ingest_key(request)
+        return key
+
+
+# --- shapes CodeCarbon reads --------------------------------------------------------------
+
+
+def organization_out(org: Organisation) -> dict[str, Any]:
+    return {"id": str(org.uuid), "name": org.name, "description": ""}
+
+
+def project_out(project: Project) -> dict[str, Any]:
+    return {
+        "id": str(project.uuid),
+        "name": project.name,
+        "description": project.description,
+        "organization_id": str(project.organisation.uuid),
+    }
+
+
+def experiment_out(exp: Experiment) -> dict[str, Any]:
+    return {
+        "id": str(exp.uuid),
+        "timestamp": exp.created.isoformat(),
+        "name": exp.name,
+        "description": exp.description,
+        "on_cloud": bool(exp.cloud_provider),
+        "project_id": str(exp.project.uuid),
+        "country_name": None,
+        "country_iso_code": exp.country or None,
+        "region": exp.region or None,
+        "cloud_provider": exp.cloud_provider or None,
+        "cloud_region": exp.cloud_region or None,
+    }
+
+
+def _same(public_id: str, obj: Organisation | Project) -> bool:
+    try:
+        return uuidlib.UUID(str(public_id)) == obj.uuid
+    except ValueError:
+        return False
+
+
+def _body(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise ingest.Invalid("The body must be a JSON object.")
+    return dict(request.data)
+
+
+def _experiment_for(project: Project, experiment_id: Any) -> Experiment:
+    """The hub experiment for CodeCarbon's experiment_id: its default id means the
+    project's default experiment; a hub experiment id must belong to the key's project."""
+    raw = str(experiment_id or DEFAULT_EXPERIMENT_ID).strip().lower()
+    if raw == DEFAULT_EXPERIMENT_ID:
+        return project.default_experiment()
+    try:
+        wanted = uuidlib.UUID(raw)
+    except ValueError:
+        wanted = None
+    exp = Experiment.objects.filter(project=project, uuid=wanted).first() if wanted else None
+    if exp is None:
+        raise ingest.Invalid(
+            f"experiment_id {experiment_id!r} is not an experiment of project '{project.name}'. Leave "
+            f"experiment_id unset (CodeCarbon's default {DEFAULT_EXPERIMENT_ID} means the project's "
+            "default experiment), or use the id of one of the project's experiments "
+            "(GET /projects/<project id>/experiments, or POST /experiments to create one).",
+            {"experiment_id": "unknown in this project"},
+        )
+    return exp
+
+
+def _bounded(body: dict[str, Any], name: str, hi: float, errors: dict[str, str]) -> float | None:
+    raw = body.get(name)
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        errors[name] = "must be a finite number"
+        return None
+    if raw < 0 or raw > hi:
+        errors[name] = f"must be between 0 and {hi:g}"
+        return None
+    return float(raw)
+
+
+# --- ingestion ------------------------------------------------------------------------------
+
+
+class RunsView(CodeCarbonView):
+    @extend_schema(summary="CodeCarbon: create a run (answers 201 and its id)", request=dict, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        key = self.key(request)
+        project = key.project
+        body = _body(request)
+        experiment = _experiment_for(project, body.get("experiment_id"))
+        errors: dict[str, str] = {}
+        started = ingest.parse_time(body.get("timestamp"), "timestamp", errors) if body.get("timestamp") else None
+        hardware: dict[str, Any] = {}
+        for name in ("cpu_model", "gpu_model"):
+            if body.get(name):
+                hardware[name] = str(body[name])[:200]
+        for name in ("cpu_count", "gpu_count"):
+            value = _bounded(body, name, 100_000, errors)
+            if value is not None:
+                hardware[name] = int(value)
+        ram = _bounded(body, "ram_total_size", 1_000_000, errors)
+        if ram is not None:
+            hardware["ram_gb"] = ram
+        if errors:
+            raise ingest.Invalid("invalid run", errors)
+        software = {
+            k: str(body[k])[:500]
+            for k in ("os", "python_version", "codecarbon_version", "tracking_mode")
+            if body.get(k)
+        }
+        params: dict[str, Any] = {"codecarbon_experiment_id": str(body.get("experiment_id") or DEFAULT_EXPERIMENT_ID)}
+        for k in ("longitude", "latitude"):
+            if isinstance(body.get(k), int | float):
+                params[k] = body[k]
+        # CodeCarbon sends only the cloud provider and region (usually null), never a
+        # country: use them when the hub knows them, else the experiment's or project's
+        # location decides (api.ingest.placement_for).
+        where = usable_location(
+            cloud_provider=str(body.get("provider") or "")[:20], cloud_region=str(body.get("region") or "")[:40]
+        )
+        if where.note:
+            params["location_note"] = where.note
+        data: dict[str, Any] = {
+            "run_key": f"codecarbon:{uuidlib.uuid4()}",
+            "experiment": experiment.name,
+            "hardware": hardware,
+            "software": software,
+            "params": params,
+            "started_at": started or timezone.now(),
+            "cloud_provider": where.cloud_provider,
+            "cloud_region": where.cloud_region,
+        }
+        run, _ = ingest.get_or_create_run(project, data, source=RunSource.CODECARBON)
+        return Response(
+            {
+                "id": str(run.uuid),
+                "experiment_id": str(experiment.uuid),
+                "timestamp": run.started_at.isoformat(),
+                "zone": run.zone,
+                "location_known": run.location_known,
+            },
+            status=201,
+        )
+
+
+EMISSION_NUMBERS = {
+    "emissions_sum": 1e6,
+    "emissions_rate": 1e6,
+    "cpu_power": ingest.MAX_POWER_W,
+    "gpu_power": ingest.MAX_POWER_W,
+    "ram_power": ingest.MAX_POWER_W,
+    "energy_consumed": ingest.MAX_INTERVAL_KWH * 10,
+    "cpu_utilization_percent": 100_000.0,
+    "gpu_utilization_percent": 100_000.0,
+    "ram_utilization_percent": 100_000.0,
+    "wue": 1000.0,
+}
+
+
+class EmissionsView(CodeCarbonView):
+    @extend_schema(summary="CodeCarbon: one interval of a run (idempotent)", request=dict, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        key = self.key(request)
+        body = _body(request)
+        try:
+            run_uuid = uuidlib.UUID(str(body.get("run_id")))
+        except ValueError:
+            raise ingest.Invalid(
+                "run_id must be the id that POST /runs answered", {"run_id": "is not a UUID"}
+            ) from None
+        run = Run.objects.filter(project=key.project, uuid=run_uuid).select_related("factor").first()
+        if run is None:
+            raise Http404
+        errors: dict[str, str] = {}
+        values = {name: _bounded(body, name, hi, errors) for name, hi in EMISSION_NUMBERS.items()}
+        end = ingest.parse_time(body.get("timestamp"), "timestamp", errors)
+        duration = body.get("duration")
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or not math.isfinite(duration):
+            errors["duration"] = "is required, in seconds"
+        if errors:
+            raise ingest.Invalid("invalid emission", errors)
+        assert end is not None and isinstance(duration, int | float)
+        # Kept exactly as sent (CodeCarbon truncates to whole seconds): the interval ends at
+        # the POST's timestamp and lasts `duration`.
+        start = end - timezone.timedelta(seconds=float(duration))
+        gpu_count = int(run.hardware.get("gpu_count") or 0) if isinstance(run.hardware, dict) else 0
+        item: dict[str, Any] = {
+            # CodeCarbon sends no id; one derived from the content makes a resend harmless.
+            "uuid": str(
+                derived_uuid(
+                    "codecarbon-api",
+                    run.uuid,
+                    body.get("timestamp"),
+                    duration,
+                    body.get("cpu_energy"),
+                    body.get("gpu_energy"),
+                    body.get("ram_energy"),
+                    body.get("energy_consumed"),
+                )
+            ),
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "duration_s": float(duration),
+            "cpu_power_w": values["cpu_power"],
+            "gpu_power_w": values["gpu_power"],
+            "ram_power_w": values["ram_power"],
+            "cpu_utilization_pct": values["cpu_utilization_percent"],
+            "gpu_utilization_pct": values["gpu_utilization_percent"],
+            "ram_utilization_pct": values["ram_utilization_percent"],
+        }
+        for comp in ingest.COMPONENTS:
+            energy = body.get(f"{comp}_energy")
+            item[f"{comp}_energy_kwh"] = 0.0 if energy is None else energy
+            if isinstance(energy, int | float) and not isinstance(energy, bool) and energy > 0:
+                item[f"{comp}_method"] = "imported"
+        item["gpu_count"] = max(gpu_count, 1) if "gpu_method" in item else 0
+        clean = ingest.clean_measurement(item)
+        # What CodeCarbon computed itself, kept as client-reported beside the hub's figure.
+        kg, kwh = values["emissions_sum"], values["energy_consumed"]
+        clean.client_emissions_kg = kg
+        if kg is not None and kwh:
+            clean.client_intensity_g_per_kwh = kg / kwh * 1000.0
+        result = ingest.ingest_measurements(run, [clean])
+        return Response(
+            {"run_id": str(run.uuid), "accepted": result.accepted, "duplicates": result.duplicates}, status=201
+        )
+
+
+# --- what the CodeCarbon CLI asks -------------------------------------------------------------
+
+
+class AuthCheckView(CodeCarbonView):
+    def get(self, request: Request) -> Response:
+        key = self.key(request)
+        return Response(
+            {"key": key.prefix, "scope": key.scope, "project": project_out(key.project)}
+        )
+
+
+class OrganizationsView(CodeCarbonView):
+    def get(self, request: Request) -> Response:
+        key = self.key(request)
+        return Response([organization_out(key.project.organisation)])
+
+    def post(self, request: Request) -> Response:
+        key = self.key(request)
+        org = key.project.organisation
+        if _body(request).get("name") == org.name:
+            return Response(organization_out(org), status=201)
+        raise exceptions.PermissionDenied(
+            f"An API key cannot create organisations. This key belongs to organisation '{org.name}' "
+            f"(id {org.uuid}); organisations are created by the hub's administrators."
+        )
+
+
+class OrganizationDetailView(CodeCarbonView):
+    def get(self, request: Request, org_id: str) -> Response:
+        org = self.key(request).project.organisation
+        if not _same(org_id, org):
+            raise Http404
+        return Response(organization_out(org))
+
+
+class OrganizationProjectsView(CodeCarbonView):
+    def get(self, request: Request, org_id: str) -> Response:
+        project = self.key(request).project
+        if not _same(org_id, project.organisation):
+            raise Http404
+        return Response([project_out(project)])
+
+
+class ProjectsView(CodeCarbonView):
+    def post(self, request: Request) -> Response:
+        project = self.key(request).project
+        if _body(request).get("name") == project.name:
+            return Response(project_out(project), status=201)
+        raise exceptions.PermissionDenied(
+            f"An API key cannot create projects. This key belongs to project '{project.name}' "
+            f"(id {project.uuid}); create other projects in the hub's web interface, "
+            "with a key for each."
+        )
+
+
+class ProjectDetailView(CodeCarbonView):
+    def get(self, request: Request, project_id: str) -> Response:
+        project = self.key(request).project
+        if not _same(project_id, project):
+            raise Http404
+        return Response(project_out(project))
+
+
+class ProjectExperimentsView(CodeCarbonView):
+    def get(self, request: Request, project_id: str) -> Response:
+        project = self.key(request).project
+        if not _same(project_id, project):
+            raise Http404
+        exps = Experiment.objects.filter(project=project).select_related("project").order_by("name")
+        return Response([experiment_out(e) for e in exps])
+
+
+class ProjectTokensView(CodeCarbonView):
+    def post(self, request: Request, project_id: str) -> Response:
+        project = self.key(request).project
+        raise exceptions.PermissionDenied(
+            "An API key cannot create API keys. Create keys on the project's page in the hub "
+            f"(project '{project.name}', id {project.uuid}); the key is shown once."
+        )
+
+
+class ExperimentsView(CodeCarbonView):
+    @extend_schema(summary="CodeCarbon CLI: create an experiment (answers 201 and its id)", request=dict)
+    def post(self, request: Request) -> Response:
+        project = self.key(request).project
+        body = _body(request)
+        if body.get("project_id") and not _same(str(body["project_id"]), project):
+            raise exceptions.PermissionDenied(
+                f"project_id {body['project_id']} is not this key's project '{project.name}' (id {project.uuid})."
+            )
+        name = str(body.get("name") or "").strip()[:200]
+        if not name:
+            raise ingest.Invalid("name is required", {"name": "is required"})
+        on_cloud = bool(body.get("on_cloud"))
+        where = usable_location(
+            country=str(body.get("country_iso_code") or "")[:3],
+            region=str(body.get("region") or "")[:20],
+            cloud_provider=str(body.get("cloud_provider") or "")[:20] if on_cloud else "",
+            cloud_region=str(body.get("cloud_region") or "")[:40] if on_cloud else "",
+        )
+        exp = ingest.resolve_experiment(project, name)
+        exp.description = exp.description or str(body.get("description") or "")[:2000]
+        # The experiment's location is what runs posted to it are placed by, because the
+        # CodeCarbon client never sends a country itself.
+        exp.country = where.country
+        exp.region = where.region
+        exp.cloud_provider = where.cloud_provider
+        exp.cloud_region = where.cloud_region
+        exp.save(update_fields=["description", "country", "region", "cloud_provider", "cloud_region"])
+        out = experiment_out(exp)
+        if where.note:
+            out["location_note"] = where.note
+        return Response(out, status=201)
+
+
+class ExperimentDetailView(CodeCarbonView):
+    def get(self, request: Request, experiment_id: str) -> Response:
+        project = self.key(request).project
+        try:
+            wanted = uuidlib.UUID(experiment_id)
+        except ValueError:
+            raise Http404 from None
+        exp = Experiment.objects.filter(project=project, uuid=wanted).select_related("project").first()
+        if exp is None:
+            raise Http404
+        return Response(experiment_out(exp))
