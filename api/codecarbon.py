@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import uuid as uuidlib
-from typing import Any
+from datetime import timedelta
+from typing import Any, NoReturn
 
 from django.http import Http404
 from django.utils import timezone
@@ -69,7 +70,9 @@ class CodeCarbonTokenAuthentication(BaseAuthentication):
 class CodeCarbonView(APIView):
     authentication_classes = [CodeCarbonTokenAuthentication, ApiKeyAuthentication]
 
-    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+    def permission_denied(
+        self, request: Request, message: str | None = None, code: str | None = None
+    ) -> NoReturn:
         if request.authenticators and not request.successful_authenticator:
             raise exceptions.NotAuthenticated("No x-api-token header. " + HOW_TO)
         super().permission_denied(request, message, code)
@@ -163,14 +166,22 @@ def _bounded(body: dict[str, Any], name: str, hi: float, errors: dict[str, str])
 
 
 class RunsView(CodeCarbonView):
-    @extend_schema(summary="CodeCarbon: create a run (answers 201 and its id)", request=dict, responses={201: dict})
+    @extend_schema(
+        summary="CodeCarbon: create a run (answers 201 and its id)",
+        request=dict,
+        responses={201: dict},
+    )
     def post(self, request: Request) -> Response:
         key = self.key(request)
         project = key.project
         body = _body(request)
         experiment = _experiment_for(project, body.get("experiment_id"))
         errors: dict[str, str] = {}
-        started = ingest.parse_time(body.get("timestamp"), "timestamp", errors) if body.get("timestamp") else None
+        started = (
+            ingest.parse_time(body.get("timestamp"), "timestamp", errors)
+            if body.get("timestamp")
+            else None
+        )
         hardware: dict[str, Any] = {}
         for name in ("cpu_model", "gpu_model"):
             if body.get(name):
@@ -189,7 +200,9 @@ class RunsView(CodeCarbonView):
             for k in ("os", "python_version", "codecarbon_version", "tracking_mode")
             if body.get(k)
         }
-        params: dict[str, Any] = {"codecarbon_experiment_id": str(body.get("experiment_id") or DEFAULT_EXPERIMENT_ID)}
+        params: dict[str, Any] = {
+            "codecarbon_experiment_id": str(body.get("experiment_id") or DEFAULT_EXPERIMENT_ID)
+        }
         for k in ("longitude", "latitude"):
             if isinstance(body.get(k), int | float):
                 params[k] = body[k]
@@ -197,7 +210,8 @@ class RunsView(CodeCarbonView):
         # country: use them when the hub knows them, else the experiment's or project's
         # location decides (api.ingest.placement_for).
         where = usable_location(
-            cloud_provider=str(body.get("provider") or "")[:20], cloud_region=str(body.get("region") or "")[:40]
+            cloud_provider=str(body.get("provider") or "")[:20],
+            cloud_region=str(body.get("region") or "")[:40],
         )
         if where.note:
             params["location_note"] = where.note
@@ -239,7 +253,11 @@ EMISSION_NUMBERS = {
 
 
 class EmissionsView(CodeCarbonView):
-    @extend_schema(summary="CodeCarbon: one interval of a run (idempotent)", request=dict, responses={201: dict})
+    @extend_schema(
+        summary="CodeCarbon: one interval of a run (idempotent)",
+        request=dict,
+        responses={201: dict},
+    )
     def post(self, request: Request) -> Response:
         key = self.key(request)
         body = _body(request)
@@ -249,21 +267,27 @@ class EmissionsView(CodeCarbonView):
             raise ingest.Invalid(
                 "run_id must be the id that POST /runs answered", {"run_id": "is not a UUID"}
             ) from None
-        run = Run.objects.filter(project=key.project, uuid=run_uuid).select_related("factor").first()
+        run = (
+            Run.objects.filter(project=key.project, uuid=run_uuid).select_related("factor").first()
+        )
         if run is None:
             raise Http404
         errors: dict[str, str] = {}
         values = {name: _bounded(body, name, hi, errors) for name, hi in EMISSION_NUMBERS.items()}
         end = ingest.parse_time(body.get("timestamp"), "timestamp", errors)
         duration = body.get("duration")
-        if isinstance(duration, bool) or not isinstance(duration, int | float) or not math.isfinite(duration):
+        if (
+            isinstance(duration, bool)
+            or not isinstance(duration, int | float)
+            or not math.isfinite(duration)
+        ):
             errors["duration"] = "is required, in seconds"
         if errors:
             raise ingest.Invalid("invalid emission", errors)
         assert end is not None and isinstance(duration, int | float)
         # Kept exactly as sent (CodeCarbon truncates to whole seconds): the interval ends at
         # the POST's timestamp and lasts `duration`.
-        start = end - timezone.timedelta(seconds=float(duration))
+        start = end - timedelta(seconds=float(duration))
         gpu_count = int(run.hardware.get("gpu_count") or 0) if isinstance(run.hardware, dict) else 0
         item: dict[str, Any] = {
             # CodeCarbon sends no id; one derived from the content makes a resend harmless.
@@ -303,7 +327,8 @@ class EmissionsView(CodeCarbonView):
             clean.client_intensity_g_per_kwh = kg / kwh * 1000.0
         result = ingest.ingest_measurements(run, [clean])
         return Response(
-            {"run_id": str(run.uuid), "accepted": result.accepted, "duplicates": result.duplicates}, status=201
+            {"run_id": str(run.uuid), "accepted": result.accepted, "duplicates": result.duplicates},
+            status=201,
         )
 
 
@@ -389,7 +414,9 @@ class ProjectTokensView(CodeCarbonView):
 
 
 class ExperimentsView(CodeCarbonView):
-    @extend_schema(summary="CodeCarbon CLI: create an experiment (answers 201 and its id)", request=dict)
+    @extend_schema(
+        summary="CodeCarbon CLI: create an experiment (answers 201 and its id)", request=dict
+    )
     def post(self, request: Request) -> Response:
         project = self.key(request).project
         body = _body(request)
@@ -415,7 +442,9 @@ class ExperimentsView(CodeCarbonView):
         exp.region = where.region
         exp.cloud_provider = where.cloud_provider
         exp.cloud_region = where.cloud_region
-        exp.save(update_fields=["description", "country", "region", "cloud_provider", "cloud_region"])
+        exp.save(
+            update_fields=["description", "country", "region", "cloud_provider", "cloud_region"]
+        )
         out = experiment_out(exp)
         if where.note:
             out["location_note"] = where.note
@@ -429,7 +458,11 @@ class ExperimentDetailView(CodeCarbonView):
             wanted = uuidlib.UUID(experiment_id)
         except ValueError:
             raise Http404 from None
-        exp = Experiment.objects.filter(project=project, uuid=wanted).select_related("project").first()
+        exp = (
+            Experiment.objects.filter(project=project, uuid=wanted)
+            .select_related("project")
+            .first()
+        )
         if exp is None:
             raise Http404
         return Response(experiment_out(exp))

@@ -15,7 +15,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("emissions", cc.EmissionsView.as_view(), name="codecarbon-emissions"),
     path("auth/check", cc.AuthCheckView.as_view(), name="codecarbon-auth-check"),
     path("organizations", cc.OrganizationsView.as_view(), name="codecarbon-organizations"),
-    path("organizations/<str:org_id>", cc.OrganizationDetailView.as_view(), name="codecarbon-organization"),
+    path(
+        "organizations/<str:org_id>",
+        cc.OrganizationDetailView.as_view(),
+        name="codecarbon-organization",
+    ),
     path(
         "organizations/<str:org_id>/projects",
         cc.OrganizationProjectsView.as_view(),
@@ -28,7 +32,15 @@ urlpatterns: list[URLPattern | URLResolver] = [
         cc.ProjectExperimentsView.as_view(),
         name="codecarbon-project-experiments",
     ),
-    path("projects/<str:project_id>/api-tokens", cc.ProjectTokensView.as_view(), name="codecarbon-project-tokens"),
+    path(
+        "projects/<str:project_id>/api-tokens",
+        cc.ProjectTokensView.as_view(),
+        name="codecarbon-project-tokens",
+    ),
     path("experiments", cc.ExperimentsView.as_view(), name="codecarbon-experiments"),
-    path("experiments/<str:experiment_id>", cc.ExperimentDetailView.as_view(), name="codecarbon-experiment"),
+    path(
+        "experiments/<str:experiment_id>",
+        cc.ExperimentDetailView.as_view(),
+        name="codecarbon-experiment",
+    ),
 ]

@@ -11,7 +11,9 @@ import math
 
 def number(value: float | None) -> str:
     """Three significant figures for small values, thousands separators for large ones."""
-    if value is None or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "–" if value is None else str(value)
+    if not math.isfinite(value):
         return "–"
     size = abs(value)
     if size >= 100:

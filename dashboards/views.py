@@ -461,6 +461,7 @@ def run_page(request: HttpRequest, org_id: str, run_id: str) -> HttpResponse:
             "live": run.status == RunStatus.RUNNING,
             "live_url": reverse("dash:run-live", args=[access.org.uuid, run.uuid]),
             "poll_ms": LIVE_POLL_S * 1000,
+            "poll_s": LIVE_POLL_S,
             "equivalents": equivalents_of(run.emissions_kg, run.factor.g_per_kwh),
         },
     )

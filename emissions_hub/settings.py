@@ -69,6 +69,9 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=0")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 
+# Keys are stored as HMAC-SHA256 under this secret; set it to rotate SECRET_KEY safely.
+API_KEY_HMAC_SECRET = env_secret("API_KEY_HMAC_SECRET", SECRET_KEY)
+
 DATABASE_URL = env_secret("DATABASE_URL")
 if not DATABASE_URL:
     if not DEBUG:

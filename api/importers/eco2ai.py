@@ -79,7 +79,9 @@ def parse(data: str) -> Parsed:
         return parsed
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        parsed.skipped.append(Skipped(1, f"not an Eco2AI CSV: missing column(s) {', '.join(missing)}"))
+        parsed.skipped.append(
+            Skipped(1, f"not an Eco2AI CSV: missing column(s) {', '.join(missing)}")
+        )
         return parsed
     locations: dict[str, Location] = {}
     for cells in reader:
@@ -87,7 +89,9 @@ def parse(data: str) -> Parsed:
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
-            parsed.skipped.append(Skipped(line, f"has {len(cells)} cells; the header has {len(header)}"))
+            parsed.skipped.append(
+                Skipped(line, f"has {len(cells)} cells; the header has {len(header)}")
+            )
             continue
         raw = dict(zip(header, cells, strict=True))
         try:
@@ -144,7 +148,11 @@ def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tupl
         experiment="eco2ai" if project_name in {"", "Default project name"} else project_name,
         name="" if description in {"", "no experiment description"} else description,
         location=locations[where],
-        hardware={k: v for k, v in (("cpu_model", text(raw.get("cpu_name"))), ("gpu_model", gpu_name)) if v},
+        hardware={
+            k: v
+            for k, v in (("cpu_model", text(raw.get("cpu_name"))), ("gpu_model", gpu_name))
+            if v
+        },
         software={"os": text(raw.get("os"))} if text(raw.get("os")) else {},
         params={"eco2ai_id": tracker, "eco2ai_location": where[:200]},
     )
@@ -153,7 +161,9 @@ def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tupl
     row = Row(
         line=line,
         run_key=run_key,
-        uuid=derived_uuid("eco2ai", tracker, epoch if epoch is not None else "", text(raw.get("start_time"))),
+        uuid=derived_uuid(
+            "eco2ai", tracker, epoch if epoch is not None else "", text(raw.get("start_time"))
+        ),
         start=start,
         end=start + timedelta(seconds=duration),
         energies=energies,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import sys
@@ -85,10 +86,8 @@ class FakeHub:
             self.server = None
         # A real restart drops kept-alive connections too.
         for conn in list(self._connections):
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._connections.clear()
 
     # ------------------------------------------------------------- views

@@ -9,8 +9,8 @@ import pytest
 
 from tracker_client._sensors import (
     NvmlGpuSensor,
-    RaplSensor,
     RamSensor,
+    RaplSensor,
     SensorUnavailable,
     TdpCpuSensor,
     Usage,

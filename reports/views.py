@@ -1,0 +1,228 @@
+"""Report pages: list and new-report form, detail with progress, downloads,
+contractual instruments, and carbon statements for papers.
+
+Any member may download; members and above may generate; owners and admins manage
+instruments. Another organisation's report is a 404, like a missing one.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from api.auth import has_role
+from api.models import Experiment, Organisation, Role, Run
+from reports import statements
+from reports.forms import InstrumentForm, ReportForm
+from reports.models import ContractualInstrument, Report, ReportFile, ReportFormat
+from reports.tasks import dispatch, filename_for
+
+
+def _uuid(value: str) -> uuidlib.UUID:
+    try:
+        return uuidlib.UUID(value)
+    except ValueError as exc:
+        raise Http404 from exc
+
+
+def _organisations(request: HttpRequest) -> list[Organisation]:
+    return list(Organisation.objects.filter(memberships__user=request.user).order_by("name"))
+
+
+def _organisation(request: HttpRequest) -> Organisation:
+    """The organisation named by ?org=<uuid>, or the user's first one."""
+    orgs = _organisations(request)
+    if not orgs:
+        raise Http404("You are not a member of any organisation.")
+    wanted = request.GET.get("org") or request.POST.get("org")
+    if wanted:
+        for org in orgs:
+            if str(org.uuid) == wanted:
+                return org
+        raise Http404
+    return orgs[0]
+
+
+def _report(request: HttpRequest, report_id: str) -> Report:
+    report = Report.objects.for_user(request.user).select_related("organisation").filter(uuid=_uuid(report_id)).first()
+    if report is None:
+        raise Http404
+    return report
+
+
+@login_required
+def report_list(request: HttpRequest) -> HttpResponse:
+    org = _organisation(request)
+    can_generate = has_role(request.user, org, Role.MEMBER)
+    form = ReportForm(organisation=org)
+    if request.method == "POST":
+        if not can_generate:
+            return HttpResponseForbidden("Viewers may download reports but not generate them.")
+        form = ReportForm(request.POST, organisation=org)
+        if form.is_valid():
+            report = _create(org, request.user, form.period, form.cleaned_data["scope"] == "all", list(form.cleaned_data["projects"]))
+            return redirect("reports:detail", report_id=report.uuid)
+    reports = Report.objects.filter(organisation=org).order_by("-created")[:100]
+    return render(
+        request,
+        "reports/list.html",
+        {
+            "org": org,
+            "orgs": _organisations(request),
+            "reports": reports,
+            "form": form,
+            "can_generate": can_generate,
+            "can_manage": has_role(request.user, org, Role.ADMIN),
+        },
+    )
+
+
+def _create(org: Organisation, user: Any, period: Any, all_projects: bool, projects: list[Any]) -> Report:
+    with transaction.atomic():
+        report = Report.objects.create(
+            organisation=org,
+            title=f"Report {period.label}",
+            period_start=period.start,
+            period_end=period.end,
+            all_projects=all_projects,
+            created_by=user,
+        )
+        if not all_projects:
+            report.projects.set(projects)
+        dispatch(report)
+    return report
+
+
+@login_required
+def report_detail(request: HttpRequest, report_id: str) -> HttpResponse:
+    report = _report(request, report_id)
+    files = ReportFile.objects.filter(report=report).only("format", "size_bytes", "sha256").order_by("format")
+    return render(
+        request,
+        "reports/detail.html",
+        {
+            "report": report,
+            "files": files,
+            "projects": report.scope_projects().order_by("name"),
+            "can_generate": has_role(request.user, report.organisation, Role.MEMBER),
+        },
+    )
+
+
+@login_required
+@require_GET
+def report_status(request: HttpRequest, report_id: str) -> JsonResponse:
+    """Small JSON the detail page polls while the report is generated."""
+    report = _report(request, report_id)
+    return JsonResponse(
+        {
+            "id": str(report.uuid),
+            "status": report.status,
+            "progress_pct": report.progress_pct,
+            "message": report.progress_message,
+            "error": report.error,
+            "finished": report.is_finished,
+            "data_sha256": report.data_sha256,
+            "files": [
+                {"format": f, "url": reverse("reports:download", args=[report.uuid, f])}
+                for f in ReportFile.objects.filter(report=report).order_by("format").values_list("format", flat=True)
+            ],
+        }
+    )
+
+
+@login_required
+@require_GET
+def report_download(request: HttpRequest, report_id: str, fmt: str) -> HttpResponse:
+    report = _report(request, report_id)
+    if fmt not in ReportFormat.values:
+        raise Http404
+    f = ReportFile.objects.filter(report=report, format=fmt).first()
+    if f is None:
+        raise Http404("This format is not ready yet.")
+    response = HttpResponse(bytes(f.content), content_type=f.content_type)
+    disposition = "inline" if fmt == ReportFormat.PDF else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename_for(report, fmt)}"'
+    response["X-Content-SHA256"] = f.sha256
+    return response
+
+
+@login_required
+@require_POST
+def report_regenerate(request: HttpRequest, report_id: str) -> HttpResponse:
+    """A new report with the same inputs (the old one stays, for comparison)."""
+    report = _report(request, report_id)
+    if not has_role(request.user, report.organisation, Role.MEMBER):
+        return HttpResponseForbidden("Viewers may download reports but not generate them.")
+    from reports.periods import custom
+
+    again = _create(report.organisation, request.user, custom(report.period_start, report.period_end), report.all_projects, list(report.projects.all()))
+    return redirect("reports:detail", report_id=again.uuid)
+
+
+@login_required
+def instrument_list(request: HttpRequest) -> HttpResponse:
+    org = _organisation(request)
+    if not has_role(request.user, org, Role.ADMIN):
+        return HttpResponseForbidden("Only owners and admins manage contractual instruments.")
+    form = InstrumentForm()
+    if request.method == "POST":
+        form = InstrumentForm(request.POST)
+        if form.is_valid():
+            inst = form.save(commit=False)
+            inst.organisation = org
+            inst.created_by = request.user
+            inst.save()
+            messages.success(request, f"Recorded {inst}.")
+            return redirect(reverse("reports:instruments") + f"?org={org.uuid}")
+    return render(
+        request,
+        "reports/instruments.html",
+        {"org": org, "orgs": _organisations(request), "form": form, "instruments": ContractualInstrument.objects.filter(organisation=org)},
+    )
+
+
+@login_required
+@require_POST
+def instrument_delete(request: HttpRequest, instrument_id: str) -> HttpResponse:
+    inst = ContractualInstrument.objects.filter(uuid=_uuid(instrument_id), organisation__memberships__user=request.user).select_related("organisation").first()
+    if inst is None:
+        raise Http404
+    if not has_role(request.user, inst.organisation, Role.ADMIN):
+        return HttpResponseForbidden("Only owners and admins manage contractual instruments.")
+    org = inst.organisation
+    inst.delete()
+    messages.success(request, "Instrument deleted.")
+    return redirect(reverse("reports:instruments") + f"?org={org.uuid}")
+
+
+def _statement_response(facts: dict[str, Any], ext: str, name: str) -> HttpResponse:
+    if ext == "md":
+        return HttpResponse(statements.to_markdown(facts), content_type="text/markdown; charset=utf-8", headers={"Content-Disposition": f'inline; filename="{name}.md"'})
+    return HttpResponse(statements.to_latex(facts), content_type="application/x-tex; charset=utf-8", headers={"Content-Disposition": f'inline; filename="{name}.tex"'})
+
+
+@login_required
+@require_GET
+def run_statement(request: HttpRequest, run_id: str, ext: str) -> HttpResponse:
+    run = Run.objects.filter(uuid=_uuid(run_id), project__organisation__memberships__user=request.user).select_related("factor", "project", "experiment").first()
+    if run is None:
+        raise Http404
+    return _statement_response(statements.run_statement(run), ext, f"carbon-statement-run-{run.uuid}")
+
+
+@login_required
+@require_GET
+def experiment_statement(request: HttpRequest, experiment_id: str, ext: str) -> HttpResponse:
+    exp = Experiment.objects.filter(uuid=_uuid(experiment_id), project__organisation__memberships__user=request.user).select_related("project").first()
+    if exp is None:
+        raise Http404
+    return _statement_response(statements.experiment_statement(exp), ext, f"carbon-statement-experiment-{exp.uuid}")
