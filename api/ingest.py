@@ -416,6 +416,7 @@ def ingest_measurements(run: Run, batch: list[CleanMeasurement]) -> IngestResult
 
     The run row is locked for the batch so that two concurrent posts of the same batch
     cannot both count it. Everything happens in one transaction: a failure stores nothing.
+    The ``run`` object passed in is not refreshed: re-read it for the new totals.
     """
     if not batch:
         return IngestResult(0, 0)
@@ -429,7 +430,6 @@ def ingest_measurements(run: Run, batch: list[CleanMeasurement]) -> IngestResult
         fresh = [m for m in batch if m.uuid not in known]
         if fresh:
             _store(locked, fresh)
-    run.refresh_from_db()
     return IngestResult(accepted=len(fresh), duplicates=len(batch) - len(fresh))
 
 

@@ -60,7 +60,7 @@ def _uuid_or_404(value: str) -> uuidlib.UUID:
 
 def visible_runs(request: Request) -> QuerySet[Run]:
     return Run.objects.filter(project__in=visible_projects(request)).select_related(
-        "factor", "experiment", "project"
+        "factor", "experiment", "project__organisation"
     )
 
 
@@ -138,6 +138,7 @@ class RunMeasurementsView(APIView):
             raise ingest.Invalid("the body must be an object with a 'measurements' list")
         batch = ingest.clean_batch(body["measurements"])
         result = ingest.ingest_measurements(run, batch)
+        run = visible_runs(request).get(pk=run.pk)  # fresh totals, relations in one query
         return Response(
             {
                 "accepted": result.accepted,

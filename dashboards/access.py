@@ -51,9 +51,12 @@ class OrgAccess:
 def org_access(request: HttpRequest, org_id: Any, role: str = Role.VIEWER) -> OrgAccess:
     """The organisation and membership for a page; 404 for non-members (whether the
     organisation exists is not revealed), 403 for members below ``role``."""
+    user = request.user
+    if not user.is_authenticated:
+        raise Http404("Sign in first.")
     m = (
         Membership.objects.select_related("organisation")
-        .filter(organisation__uuid=parse_uuid(org_id), user_id=request.user.pk)
+        .filter(organisation__uuid=parse_uuid(org_id), user=user)
         .first()
     )
     if m is None:

@@ -49,7 +49,9 @@ def _iso(moment: datetime | float) -> str:
     return moment.isoformat()
 
 
-def emissions_over_time(rows: Sequence[Mapping[str, Any]], by: str | None = None, bucket: str = "day") -> Figure:
+def emissions_over_time(
+    rows: Sequence[Mapping[str, Any]], by: str | None = None, bucket: str = "day"
+) -> Figure:
     """Stacked bars of emissions per time bucket, one stack per value of ``by``.
 
     ``rows`` come from ``api.queries.usage_series``; the largest groups get their own
@@ -97,7 +99,9 @@ def emissions_over_time(rows: Sequence[Mapping[str, Any]], by: str | None = None
     }
 
 
-def breakdown_bar(rows: Sequence[Mapping[str, Any]], key: str, labels: Mapping[str, str] | None = None) -> Figure:
+def breakdown_bar(
+    rows: Sequence[Mapping[str, Any]], key: str, labels: Mapping[str, str] | None = None
+) -> Figure:
     """Horizontal bars of emissions per group (zone, provider, project), largest on top;
     the hover shows the energy too."""
     rows = [r for r in rows if r["emissions_kg"] > 0 or r["energy_kwh"] > 0]
@@ -153,7 +157,9 @@ def energy_methods(measured_kwh: float, imported_kwh: float, estimated_kwh: floa
                 "hovertemplate": f"%{{label}}<br>%{{value:.3~g}} {unit} (%{{percent}})<extra></extra>",
             }
         ],
-        "layout": _layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"}),
+        "layout": _layout(
+            height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"}
+        ),
     }
 
 
@@ -286,12 +292,16 @@ def components(energies: Mapping[str, float]) -> Figure:
     }
 
 
-def pareto_front(points: Sequence[Mapping[str, Any]], maximise: bool = True) -> list[Mapping[str, Any]]:
+def pareto_front(
+    points: Sequence[Mapping[str, Any]], maximise: bool = True
+) -> list[Mapping[str, Any]]:
     """The runs no other run beats on both emissions (lower) and the metric, in order of
     emissions. Each point has ``emissions_kg`` and ``value``."""
     front: list[Mapping[str, Any]] = []
     best: float | None = None
-    for p in sorted(points, key=lambda p: (p["emissions_kg"], -p["value"] if maximise else p["value"])):
+    for p in sorted(
+        points, key=lambda p: (p["emissions_kg"], -p["value"] if maximise else p["value"])
+    ):
         better = best is None or (p["value"] > best if maximise else p["value"] < best)
         if better:
             front.append(p)
@@ -299,7 +309,9 @@ def pareto_front(points: Sequence[Mapping[str, Any]], maximise: bool = True) -> 
     return front
 
 
-def metric_vs_emissions(points: Sequence[Mapping[str, Any]], metric: str, maximise: bool = True) -> Figure:
+def metric_vs_emissions(
+    points: Sequence[Mapping[str, Any]], metric: str, maximise: bool = True
+) -> Figure:
     """Scatter of a metric against emissions per run, with the efficient frontier joined.
 
     Each point: ``name``, ``emissions_kg``, ``value``, ``status``, ``url``.
@@ -325,7 +337,9 @@ def metric_vs_emissions(points: Sequence[Mapping[str, Any]], metric: str, maximi
         }
 
     data = [
-        trace(others, "Runs", mode="markers", marker={"color": PALETTE[4], "size": 9, "opacity": 0.8}),
+        trace(
+            others, "Runs", mode="markers", marker={"color": PALETTE[4], "size": 9, "opacity": 0.8}
+        ),
         trace(
             front,
             "Efficient frontier",
@@ -364,7 +378,9 @@ def what_if_countries(alternatives: Sequence[Any], actual_kg: float) -> Figure:
             "y": [a.emissions_kg / divisor for a in rows],
             "text": [a.label for a in rows],
             "customdata": [a.g_per_kwh for a in rows],
-            "marker": {"color": [PALETTE[2] if a.emissions_kg < actual_kg else PALETTE[5] for a in rows]},
+            "marker": {
+                "color": [PALETTE[2] if a.emissions_kg < actual_kg else PALETTE[5] for a in rows]
+            },
             "hovertemplate": f"%{{text}} (%{{x}})<br>%{{y:.3~g}} {unit}<br>%{{customdata:.0f}} g CO2e/kWh<extra></extra>",
         },
         {
@@ -380,7 +396,10 @@ def what_if_countries(alternatives: Sequence[Any], actual_kg: float) -> Figure:
     return {
         "data": data,
         "layout": _layout(
-            xaxis={"title": {"text": "Country (ISO 3166 alpha-3), cleanest grid first"}, "tickfont": {"size": 8}},
+            xaxis={
+                "title": {"text": "Country (ISO 3166 alpha-3), cleanest grid first"},
+                "tickfont": {"size": 8},
+            },
             yaxis={"title": {"text": f"Emissions ({unit})"}, "rangemode": "tozero"},
             bargap=0.15,
             hovermode="closest",
@@ -428,7 +447,12 @@ def emissions_by_status(by_status: Mapping[str, float]) -> Figure:
     rows = [(s, v) for s, v in by_status.items() if v > 0]
     if not rows:
         return _empty()
-    colours = {"finished": PALETTE[2], "running": PALETTE[0], "failed": PALETTE[5], "lost": "#6B6B6B"}
+    colours = {
+        "finished": PALETTE[2],
+        "running": PALETTE[0],
+        "failed": PALETTE[5],
+        "lost": "#6B6B6B",
+    }
     divisor, unit = mass_scale(max(v for _, v in rows))
     return {
         "data": [

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import math
 
+# Shown where a number is missing, and the sign of a decrease.
+MISSING = "\N{EN DASH}"
+MINUS = "\N{MINUS SIGN}"
+
 
 def number(value: float | None) -> str:
     """Three significant figures for small values, thousands separators for large ones."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return "–" if value is None else str(value)
+        return MISSING if value is None else str(value)
     if not math.isfinite(value):
-        return "–"
+        return MISSING
     size = abs(value)
     if size >= 100:
         return f"{value:,.0f}"
@@ -44,29 +48,29 @@ def mass_scale(kg: float) -> tuple[float, str]:
 
 def energy(kwh: float | None) -> str:
     if kwh is None:
-        return "–"
+        return MISSING
     divisor, unit = energy_scale(kwh)
     return f"{number(kwh / divisor)} {unit}"
 
 
 def mass(kg: float | None) -> str:
     if kg is None:
-        return "–"
+        return MISSING
     divisor, unit = mass_scale(kg)
     return f"{number(kg / divisor)} {unit}"
 
 
 def power(w: float | None) -> str:
     if w is None:
-        return "–"
+        return MISSING
     return f"{number(w / 1000)} kW" if abs(w) >= 1000 else f"{number(w)} W"
 
 
 def duration(seconds: float | None) -> str:
     """``3 h 25 min``, ``12 min 5 s`` or ``40 s``."""
     if seconds is None:
-        return "–"
-    total = int(round(seconds))
+        return MISSING
+    total = round(seconds)
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
@@ -82,7 +86,7 @@ def duration(seconds: float | None) -> str:
 def percent(share: float | None) -> str:
     """A share in [0, 1] as a percentage."""
     if share is None:
-        return "–"
+        return MISSING
     return f"{number(share * 100)} %"
 
 
@@ -99,7 +103,7 @@ def change(current: float, previous: float) -> dict[str, str]:
     ratio = (current - previous) / previous
     if abs(ratio) < 0.0005:
         return {"text": "no change", "direction": "flat"}
-    sign = "+" if ratio > 0 else "−"
+    sign = "+" if ratio > 0 else MINUS
     return {
         "text": f"{sign}{number(abs(ratio) * 100)} % vs previous period",
         "direction": "up" if ratio > 0 else "down",

@@ -5,17 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import carbon
 from django import forms
 from django.contrib.auth import get_user_model
 
+import carbon
 from api.models import ApiKeyScope, Organisation, Project, Role
 
 
 class ProjectForm(forms.ModelForm[Project]):
     class Meta:
         model = Project
-        fields = ["name", "description", "hosting", "country", "region", "cloud_provider", "cloud_region", "pue"]
+        fields = [
+            "name",
+            "description",
+            "hosting",
+            "country",
+            "region",
+            "cloud_provider",
+            "cloud_region",
+            "pue",
+        ]
         labels = {
             "country": "Country (ISO code, e.g. FR or FRA)",
             "region": "Region inside the country (US state or eGRID subregion, Canadian province)",
@@ -41,16 +50,26 @@ class ProjectForm(forms.ModelForm[Project]):
     def clean_pue(self) -> float | None:
         pue = self.cleaned_data.get("pue")
         if pue is not None and not carbon.MIN_PUE <= pue <= carbon.MAX_PUE:
-            raise forms.ValidationError(f"A PUE is between {carbon.MIN_PUE:g} and {carbon.MAX_PUE:g}.")
+            raise forms.ValidationError(
+                f"A PUE is between {carbon.MIN_PUE:g} and {carbon.MAX_PUE:g}."
+            )
         return pue
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        location = {k: (data.get(k) or "").strip() for k in ("country", "region", "cloud_provider", "cloud_region")}
+        location = {
+            k: (data.get(k) or "").strip()
+            for k in ("country", "region", "cloud_provider", "cloud_region")
+        }
         if not any(location.values()):
             return data
         try:
-            resolved = carbon.resolve_zone(**{k: v or None for k, v in location.items()})
+            resolved = carbon.resolve_zone(
+                country=location["country"] or None,
+                region=location["region"] or None,
+                cloud_provider=location["cloud_provider"] or None,
+                cloud_region=location["cloud_region"] or None,
+            )
         except carbon.UnknownLocation as exc:
             raise forms.ValidationError(str(exc)) from exc
         # Store the canonical spellings the accounting will use.
@@ -64,7 +83,9 @@ class ProjectForm(forms.ModelForm[Project]):
 
 
 class KeyForm(forms.Form):
-    name = forms.CharField(max_length=100, required=False, help_text="What uses this key, e.g. 'training cluster'.")
+    name = forms.CharField(
+        max_length=100, required=False, help_text="What uses this key, e.g. 'training cluster'."
+    )
     scope = forms.ChoiceField(choices=ApiKeyScope.choices, initial=ApiKeyScope.INGEST)
 
 
@@ -75,7 +96,9 @@ class MemberForm(forms.Form):
     def clean_user(self) -> Any:
         text = self.cleaned_data["user"].strip()
         users = get_user_model().objects
-        user = users.filter(username__iexact=text).first() or users.filter(email__iexact=text).first()
+        user = (
+            users.filter(username__iexact=text).first() or users.filter(email__iexact=text).first()
+        )
         if user is None:
             raise forms.ValidationError(
                 f"No user {text!r}: they must have an account first (an administrator creates it)."

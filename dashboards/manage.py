@@ -9,7 +9,6 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-import carbon
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -19,6 +18,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+import carbon
 from api.models import ApiKey, EmissionFactor, Membership, Project, Role
 from dashboards.access import MANAGE_ROLE, OrgAccess, org_access, parse_uuid
 from dashboards.forms import KeyForm, MemberForm, ProjectForm
@@ -32,7 +32,9 @@ def _project(access: OrgAccess, project_id: str) -> Project:
     return project
 
 
-def org_settings_context(access: OrgAccess, project_form: ProjectForm | None = None) -> dict[str, Any]:
+def org_settings_context(
+    access: OrgAccess, project_form: ProjectForm | None = None
+) -> dict[str, Any]:
     org = access.org
     in_use = (
         EmissionFactor.objects.filter(runs__project__organisation=org)
@@ -43,7 +45,9 @@ def org_settings_context(access: OrgAccess, project_form: ProjectForm | None = N
         "access": access,
         "org": org,
         "projects": access.projects(),
-        "members": Membership.objects.filter(organisation=org).select_related("user").order_by("user__username"),
+        "members": Membership.objects.filter(organisation=org)
+        .select_related("user")
+        .order_by("user__username"),
         "datasets": carbon.list_datasets(),
         "factors": list(in_use),
         "project_form": project_form or ProjectForm(organisation=org),
@@ -65,7 +69,9 @@ def project_new(request: HttpRequest, org_id: str) -> HttpResponse:
     access = org_access(request, org_id, MANAGE_ROLE)
     form = ProjectForm(request.POST, organisation=access.org)
     if not form.is_valid():
-        return page(request, "dashboards/org_settings.html", org_settings_context(access, form), status=400)
+        return page(
+            request, "dashboards/org_settings.html", org_settings_context(access, form), status=400
+        )
     project = form.save(commit=False)
     project.organisation = access.org
     project.save()
@@ -96,11 +102,16 @@ def project_settings(request: HttpRequest, org_id: str, project_id: str) -> Http
             context = project_settings_context(access, project, form=form)
             return page(request, "dashboards/project_settings.html", context, status=400)
         form.save()
-        messages.success(request, "Project saved. New runs use these location defaults; existing runs keep theirs.")
+        messages.success(
+            request,
+            "Project saved. New runs use these location defaults; existing runs keep theirs.",
+        )
         return redirect("dash:project-settings", org_id=access.org.uuid, project_id=project.uuid)
     access = org_access(request, org_id)
     project = _project(access, project_id)
-    return page(request, "dashboards/project_settings.html", project_settings_context(access, project))
+    return page(
+        request, "dashboards/project_settings.html", project_settings_context(access, project)
+    )
 
 
 @login_required
@@ -114,7 +125,9 @@ def key_new(request: HttpRequest, org_id: str, project_id: str) -> HttpResponse:
     if not form.is_valid():
         context = project_settings_context(access, project, key_form=form)
         return page(request, "dashboards/project_settings.html", context, status=400)
-    key, plain = ApiKey.issue(project, form.cleaned_data["scope"], form.cleaned_data["name"], created_by=request.user)
+    key, plain = ApiKey.issue(
+        project, form.cleaned_data["scope"], form.cleaned_data["name"], created_by=request.user
+    )
     context = project_settings_context(access, project, new_key=key, new_key_plain=plain)
     response = page(request, "dashboards/project_settings.html", context, status=201)
     response["Cache-Control"] = "no-store"
@@ -125,7 +138,11 @@ def key_new(request: HttpRequest, org_id: str, project_id: str) -> HttpResponse:
 @require_POST
 def key_revoke(request: HttpRequest, org_id: str, key_id: str) -> HttpResponse:
     access = org_access(request, org_id, MANAGE_ROLE)
-    key = ApiKey.objects.select_related("project").filter(uuid=parse_uuid(key_id), project__organisation=access.org).first()
+    key = (
+        ApiKey.objects.select_related("project")
+        .filter(uuid=parse_uuid(key_id), project__organisation=access.org)
+        .first()
+    )
     if key is None:
         raise Http404("No such key in this organisation.")
     if key.is_active:
@@ -142,7 +159,9 @@ def public_link(request: HttpRequest, org_id: str, project_id: str) -> HttpRespo
     if request.POST.get("action") == "enable":
         # A fresh token each time, so re-enabling does not revive a link shared earlier.
         project.public_token = secrets.token_urlsafe(32)
-        messages.success(request, "Public link enabled: anyone with it can read this project's page.")
+        messages.success(
+            request, "Public link enabled: anyone with it can read this project's page."
+        )
     else:
         project.public_token = None
         messages.success(request, "Public link disabled; the old link now answers 404.")
@@ -173,11 +192,15 @@ def member_add(request: HttpRequest, org_id: str) -> HttpResponse:
         return page(request, "dashboards/org_settings.html", context, status=400)
     user, role = form.cleaned_data["user"], form.cleaned_data["role"]
     _check_role_change(access, None, role)
-    _, created = Membership.objects.get_or_create(user=user, organisation=access.org, defaults={"role": role})
+    _, created = Membership.objects.get_or_create(
+        user=user, organisation=access.org, defaults={"role": role}
+    )
     if created:
         messages.success(request, f"{user.get_username()} added as {role}.")
     else:
-        messages.info(request, f"{user.get_username()} is already a member; change their role below.")
+        messages.info(
+            request, f"{user.get_username()} is already a member; change their role below."
+        )
     return redirect(reverse("dash:settings", args=[access.org.uuid]) + "#members")
 
 

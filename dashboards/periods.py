@@ -49,8 +49,8 @@ class Period:
 
     @property
     def description(self) -> str:
-        """``1 Jan 2026 – 31 Mar 2026``: the days covered, both included."""
-        return f"{_day(self.start.date())} – {_day(self.last_day)}"
+        """``1 Jan 2026 to 31 Mar 2026``: the days covered, both included."""
+        return f"{_day(self.start.date())} to {_day(self.last_day)}"
 
     def previous(self) -> Period:
         """The period of equal length that ends where this one starts."""

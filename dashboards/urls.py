@@ -24,7 +24,11 @@ urlpatterns = [
     path(f"{org}runs/<str:run_id>/live.json", views.run_live, name="run-live"),
     path(f"{org}settings/", manage.org_settings, name="settings"),
     path(f"{org}projects/new", manage.project_new, name="project-new"),
-    path(f"{org}projects/<str:project_id>/settings/", manage.project_settings, name="project-settings"),
+    path(
+        f"{org}projects/<str:project_id>/settings/",
+        manage.project_settings,
+        name="project-settings",
+    ),
     path(f"{org}projects/<str:project_id>/keys/new", manage.key_new, name="key-new"),
     path(f"{org}projects/<str:project_id>/public", manage.public_link, name="public-link"),
     path(f"{org}keys/<str:key_id>/revoke", manage.key_revoke, name="key-revoke"),

@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import carbon
 import plotly
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet, Sum
@@ -21,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+import carbon
 from api import queries
 from api.models import Experiment, Project, Run, RunStatus
 from dashboards import charts, formatting
@@ -72,7 +72,9 @@ def provider_labels() -> dict[str, str]:
     return labels
 
 
-def page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+def page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
     """Render a page with what the header needs: the organisation switcher and the period."""
     if request.user.is_authenticated:
         context.setdefault("organisations", user_organisations(request.user))
@@ -85,7 +87,12 @@ def page(request: HttpRequest, template: str, context: dict[str, Any], status: i
 def figure_ids(figures: dict[str, charts.Figure]) -> dict[str, dict[str, Any]]:
     """Figures keyed by their element id, with whether they hold data."""
     return {
-        name: {"id": f"fig-{name}", "data_id": f"fig-{name}-data", "figure": fig, "has_data": bool(fig["data"])}
+        name: {
+            "id": f"fig-{name}",
+            "data_id": f"fig-{name}-data",
+            "figure": fig,
+            "has_data": bool(fig["data"]),
+        }
         for name, fig in figures.items()
     }
 
@@ -145,9 +152,13 @@ def overview(request: HttpRequest, org_id: str) -> HttpResponse:
     by_provider = queries.usage_breakdown(projects, start, end, "cloud_provider")
     by_project = queries.usage_breakdown(projects, start, end, "project__uuid", "project__name")
     for row in by_project:
-        row["measured_share"] = row["measured_energy_kwh"] / row["energy_kwh"] if row["energy_kwh"] else None
+        row["measured_share"] = (
+            row["measured_energy_kwh"] / row["energy_kwh"] if row["energy_kwh"] else None
+        )
     runs = Run.objects.filter(project__in=projects, started_at__gte=start, started_at__lt=end)
-    top_runs = list(runs.select_related("project", "experiment").order_by("-emissions_kg")[:TOP_RUNS])
+    top_runs = list(
+        runs.select_related("project", "experiment").order_by("-emissions_kg")[:TOP_RUNS]
+    )
     unknown = runs.filter(location_known=False)
     unknown_runs = list(unknown.select_related("project").order_by("-emissions_kg")[:TOP_RUNS])
     unknown_kg = sum(r["emissions_kg"] for r in by_zone if r["zone"] == carbon.WORLD_ZONE)
@@ -158,7 +169,9 @@ def overview(request: HttpRequest, org_id: str) -> HttpResponse:
             "zones": charts.breakdown_bar(by_zone, "zone", labels),
             "providers": charts.breakdown_bar(by_provider, "cloud_provider", provider_labels()),
             "methods": charts.energy_methods(
-                totals["measured_energy_kwh"], totals["imported_energy_kwh"], totals["estimated_energy_kwh"]
+                totals["measured_energy_kwh"],
+                totals["imported_energy_kwh"],
+                totals["estimated_energy_kwh"],
             ),
         }
     )
@@ -217,7 +230,9 @@ def what_if_rows(totals: dict[str, Any], project_pue: float | None) -> dict[str,
             "saving_pct": saving / actual if actual > 0 else None,
         }
 
-    cleanest = sorted(carbon.cleanest_per_provider(alternatives).values(), key=lambda a: a.emissions_kg)
+    cleanest = sorted(
+        carbon.cleanest_per_provider(alternatives).values(), key=lambda a: a.emissions_kg
+    )
     return {
         "alternatives": [row(a) for a in alternatives],
         "cleanest": [row(a) for a in cleanest],
@@ -249,7 +264,12 @@ def project_context(project: Project, period: Period, bucket: str) -> dict[str, 
     prev = period.previous()
     previous = queries.usage_totals(qs, prev.start, prev.end)
     all_time = queries.run_totals(Run.objects.filter(project=project))
-    last_run = Run.objects.filter(project=project).select_related("experiment", "factor").order_by("-started_at").first()
+    last_run = (
+        Run.objects.filter(project=project)
+        .select_related("experiment", "factor")
+        .order_by("-started_at")
+        .first()
+    )
     series = queries.usage_series(qs, start, end, bucket, by="zone")
     where = queries.usage_breakdown(qs, start, end, "zone", "cloud_provider", "cloud_region")
     zones = sorted({r["zone"] for r in where})
@@ -261,11 +281,15 @@ def project_context(project: Project, period: Period, bucket: str) -> dict[str, 
     figures = figure_ids(
         {
             "time": charts.emissions_over_time(series, by="zone", bucket=bucket),
-            "where": charts.breakdown_bar(queries.usage_breakdown(qs, start, end, "zone"), "zone", labels),
+            "where": charts.breakdown_bar(
+                queries.usage_breakdown(qs, start, end, "zone"), "zone", labels
+            ),
             "countries": whatif["figure"],
             "mix": charts.grid_mix(mixes, mix_labels),
             "methods": charts.energy_methods(
-                totals["measured_energy_kwh"], totals["imported_energy_kwh"], totals["estimated_energy_kwh"]
+                totals["measured_energy_kwh"],
+                totals["imported_energy_kwh"],
+                totals["estimated_energy_kwh"],
             ),
         }
     )
@@ -328,7 +352,11 @@ def numeric_metrics(runs: list[Run]) -> list[str]:
     counts: dict[str, int] = {}
     for run in runs:
         for name, value in (run.metrics or {}).items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            if (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            ):
                 counts[name] = counts.get(name, 0) + 1
     return sorted(counts, key=lambda n: (-counts[n], n))
 
@@ -356,7 +384,11 @@ def experiment_page(request: HttpRequest, org_id: str, experiment_id: str) -> Ht
     if metric not in metrics:
         metric = next((m for m in metrics if "acc" in m.lower()), metrics[0] if metrics else "")
     goal = request.GET.get("goal", "")
-    maximise = goal == "max" if goal in ("max", "min") else not any(w in metric.lower() for w in LOWER_IS_BETTER)
+    maximise = (
+        goal == "max"
+        if goal in ("max", "min")
+        else not any(w in metric.lower() for w in LOWER_IS_BETTER)
+    )
     points = []
     for run in runs:
         value = (run.metrics or {}).get(metric)
@@ -433,7 +465,9 @@ def run_numbers(run: Run) -> dict[str, str]:
         "gpu_hours": f"{formatting.number(run.gpu_hours)} GPU-h",
         "duration": formatting.duration(run.wall_duration_s),
         "measurements": f"{run.measurement_count:,}",
-        "measured_share": formatting.percent(run.measured_energy_kwh / run.energy_kwh if run.energy_kwh else None),
+        "measured_share": formatting.percent(
+            run.measured_energy_kwh / run.energy_kwh if run.energy_kwh else None
+        ),
         "status": run.get_status_display(),
     }
 
@@ -489,9 +523,12 @@ def run_live(request: HttpRequest, org_id: str, run_id: str) -> JsonResponse:
 @require_GET
 def run_redirect(request: HttpRequest, run_id: str) -> HttpResponse:
     """``/runs/<uuid>/``, the URL the API gives for a run, leads to its page."""
+    user = request.user
+    if not user.is_authenticated:
+        raise Http404
     run = (
         Run.objects.select_related("project__organisation")
-        .filter(uuid=parse_uuid(run_id), project__organisation__memberships__user_id=request.user.pk)
+        .filter(uuid=parse_uuid(run_id), project__organisation__memberships__user=user)
         .first()
     )
     if run is None:
@@ -511,4 +548,3 @@ def plotly_js(request: HttpRequest) -> FileResponse:
     response = FileResponse(PLOTLY_JS.open("rb"), content_type="text/javascript")
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
-

@@ -21,7 +21,7 @@ register.filter("dur", formatting.duration)
 @register.filter
 def gkwh(value: float | None) -> str:
     """Grid intensity in g CO2e/kWh."""
-    return "–" if value is None else f"{formatting.number(value)} g CO2e/kWh"
+    return formatting.MISSING if value is None else f"{formatting.number(value)} g CO2e/kWh"
 
 
 @register.filter
