@@ -7,7 +7,7 @@ PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench services venv browser clean
+.PHONY: help run test lint bench services venv browser clean codecarbon-venv
 
 help: ## List the make targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -34,6 +34,14 @@ services: ## Start local PostgreSQL and Redis when they are stopped
 	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""
 	@for i in $$(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done; redis-cli -h 127.0.0.1 ping
 
+CODECARBON_VENV := bench/.venv-codecarbon
+$(CODECARBON_VENV)/.installed:
+	test -x $(CODECARBON_VENV)/bin/python || $(PYTHON) -m venv $(CODECARBON_VENV)
+	$(CODECARBON_VENV)/bin/pip install -q codecarbon==3.3.2
+	touch $@
+
+codecarbon-venv: $(CODECARBON_VENV)/.installed ## A separate venv with the real CodeCarbon client (tests and benchmarks)
+
 browser: ## Install Debian's chromium for the browser tests when missing
 	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils; }
 	@command -v pdftoppm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils; }
@@ -43,12 +51,13 @@ lint: venv ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy emissions_hub api carbon dashboards reports tracker_client
 
-test: services venv browser ## The whole suite against real PostgreSQL and Redis (lint included)
+test: services venv browser codecarbon-venv ## The whole suite against real PostgreSQL and Redis (lint included)
 	$(MAKE) lint
 	$(VENV)/bin/pytest
 
 bench: services venv ## Benchmarks: ingestion, client, pages, reports (prints their figures)
 	$(PY) bench/ingest/run.py
+	$(PY) bench/reports/run.py
 
 clean: ## Remove the virtualenv, the SQLite quick-start data and test output
 	rm -rf $(VENV) data test-output staticfiles

@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api import views
+from api.importers.views import ImportsApiView
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -49,4 +50,5 @@ urlpatterns = [
         views.ExperimentDetailView.as_view(),
         name="api-experiment",
     ),
+    path("imports", ImportsApiView.as_view(), name="api-imports"),
 ]

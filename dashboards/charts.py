@@ -23,20 +23,36 @@ COMPONENT_COLOURS = {"cpu": "#0072B2", "gpu": "#E69F00", "ram": "#009E73"}
 COMPONENT_NAMES = {"cpu": "CPU", "gpu": "GPU", "ram": "RAM"}
 # Groups beyond this many are summed into "other" so a stacked chart stays readable.
 MAX_STACKS = 8
+# Axis labels longer than this are shortened (the hover shows them whole), so that a long
+# zone name does not squeeze the bars out of a phone-width chart.
+MAX_LABEL = 22
+BUCKET_MS = {"hour": 3_600_000, "day": 86_400_000, "week": 7 * 86_400_000, "month": 30 * 86_400_000}
+TICK_FORMAT = {"hour": "%d %b %H:%M", "day": "%d %b", "week": "%d %b", "month": "%b %Y"}
 
 
 def _layout(**over: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
-        "margin": {"l": 60, "r": 20, "t": 10, "b": 50},
+        "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
         "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
-        "legend": {"orientation": "h", "y": -0.2},
+        # Legends above the plot: below it they collide with the x-axis title.
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
         "colorway": PALETTE,
         "hoverlabel": {"namelength": -1},
+        "height": 320,
     }
     layout.update(over)
     return layout
+
+
+def short(label: str) -> str:
+    """A label cut to ``MAX_LABEL`` characters for an axis."""
+    return (
+        label
+        if len(label) <= MAX_LABEL
+        else label[: MAX_LABEL - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+    )
 
 
 def _empty() -> Figure:
@@ -50,12 +66,16 @@ def _iso(moment: datetime | float) -> str:
 
 
 def emissions_over_time(
-    rows: Sequence[Mapping[str, Any]], by: str | None = None, bucket: str = "day"
+    rows: Sequence[Mapping[str, Any]],
+    by: str | None = None,
+    bucket: str = "day",
+    span: tuple[datetime, datetime] | None = None,
 ) -> Figure:
     """Stacked bars of emissions per time bucket, one stack per value of ``by``.
 
     ``rows`` come from ``api.queries.usage_series``; the largest groups get their own
-    colour and the rest are summed as "other".
+    colour and the rest are summed as "other". ``span`` fixes the time axis to the whole
+    period, so a quiet start or end of the period shows as such.
     """
     if not rows:
         return _empty()
@@ -84,14 +104,25 @@ def emissions_over_time(
                 "x": xs,
                 "y": [points[x] for x in xs],
                 "hovertemplate": f"%{{y:.3~g}} {unit}<extra>{name}</extra>",
+                # Explicit width (ms): a lone bar would otherwise fill the whole axis.
+                "width": BUCKET_MS.get(bucket, BUCKET_MS["day"]) * 0.8,
+                "xperiod": BUCKET_MS.get(bucket, BUCKET_MS["day"]) if bucket != "month" else "M1",
+                "xperiodalignment": "start",
             }
         )
     period = {"day": "Day", "week": "Week starting", "month": "Month"}.get(bucket, bucket)
+    xaxis: dict[str, Any] = {
+        "title": {"text": f"{period} (UTC)"},
+        "type": "date",
+        "tickformat": TICK_FORMAT.get(bucket, "%d %b"),
+    }
+    if span is not None:
+        xaxis["range"] = [_iso(span[0]), _iso(span[1])]
     return {
         "data": data,
         "layout": _layout(
             barmode="stack",
-            xaxis={"title": {"text": period}, "type": "date"},
+            xaxis=xaxis,
             yaxis={"title": {"text": f"Emissions ({unit})"}, "rangemode": "tozero"},
             hovermode="x unified",
             showlegend=bool(by),
@@ -117,11 +148,13 @@ def breakdown_bar(
             {
                 "type": "bar",
                 "orientation": "h",
-                "y": names,
+                "y": [short(n) for n in names],
                 "x": [r["emissions_kg"] / divisor for r in ordered],
+                "text": names,
+                "textposition": "none",
                 "customdata": [r["energy_kwh"] / e_div for r in ordered],
                 "marker": {"color": PALETTE[0]},
-                "hovertemplate": f"%{{y}}<br>%{{x:.3~g}} {unit}<br>%{{customdata:.3~g}} {e_unit}<extra></extra>",
+                "hovertemplate": f"%{{text}}<br>%{{x:.3~g}} {unit}<br>%{{customdata:.3~g}} {e_unit}<extra></extra>",
             }
         ],
         "layout": _layout(
@@ -158,7 +191,9 @@ def energy_methods(measured_kwh: float, imported_kwh: float, estimated_kwh: floa
             }
         ],
         "layout": _layout(
-            height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"}
+            height=280,
+            margin={"l": 10, "r": 10, "t": 10, "b": 10},
+            legend={"orientation": "h", "x": 0, "y": -0.05, "yanchor": "top"},
         ),
     }
 
@@ -262,7 +297,7 @@ def run_cumulative(series: Mapping[str, Any]) -> Figure:
                 "rangemode": "tozero",
                 "showgrid": False,
             },
-            margin={"l": 60, "r": 60, "t": 10, "b": 50},
+            margin={"l": 60, "r": 60, "t": 30, "b": 50},
             hovermode="x unified",
         ),
     }
@@ -412,7 +447,7 @@ def grid_mix(mixes: Sequence[Any], labels: Mapping[str, str] | None = None) -> F
     if not mixes:
         return _empty()
     labels = labels or {}
-    names = [labels.get(m.zone, m.zone) for m in mixes]
+    names = [short(labels.get(m.zone, m.zone)) for m in mixes]
     parts = [
         ("Fossil", "fossil_pct", "#6B6B6B"),
         ("Nuclear", "nuclear_pct", "#CC79A7"),
@@ -433,11 +468,10 @@ def grid_mix(mixes: Sequence[Any], labels: Mapping[str, str] | None = None) -> F
         ],
         "layout": _layout(
             barmode="stack",
-            height=max(170, 90 + 30 * len(mixes)),
-            margin={"l": 10, "r": 20, "t": 10, "b": 40},
+            height=max(170, 100 + 30 * len(mixes)),
+            margin={"l": 10, "r": 20, "t": 30, "b": 40},
             xaxis={"title": {"text": "Share of generation (%)"}, "range": [0, 100]},
             yaxis={"automargin": True},
-            legend={"orientation": "h", "y": -0.35},
         ),
     }
 

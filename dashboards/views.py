@@ -165,7 +165,9 @@ def overview(request: HttpRequest, org_id: str) -> HttpResponse:
     labels = zone_labels(r["zone"] for r in by_zone)
     figures = figure_ids(
         {
-            "time": charts.emissions_over_time(series, by="project__name", bucket=bucket),
+            "time": charts.emissions_over_time(
+                series, by="project__name", bucket=bucket, span=(start, end)
+            ),
             "zones": charts.breakdown_bar(by_zone, "zone", labels),
             "providers": charts.breakdown_bar(by_provider, "cloud_provider", provider_labels()),
             "methods": charts.energy_methods(
@@ -280,7 +282,7 @@ def project_context(project: Project, period: Period, bucket: str) -> dict[str, 
     mixes, mix_labels = grid_mixes(zones)
     figures = figure_ids(
         {
-            "time": charts.emissions_over_time(series, by="zone", bucket=bucket),
+            "time": charts.emissions_over_time(series, by="zone", bucket=bucket, span=(start, end)),
             "where": charts.breakdown_bar(
                 queries.usage_breakdown(qs, start, end, "zone"), "zone", labels
             ),

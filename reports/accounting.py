@@ -109,7 +109,10 @@ def market_based(consumption: list[Consumption], covers: list[Cover]) -> MarketR
     """Allocate instruments to consumption zone by zone; see the module docstring."""
     uses = [CoverUse(c.ref, c.kind, c.zone, max(c.kwh, 0.0), c.g_per_kwh) for c in covers]
     lines: dict[int, LineResult] = {}
-    allocation_order = sorted(range(len(consumption)), key=lambda i: (consumption[i].zone, SCOPE_ORDER.get(consumption[i].scope, 9), i))
+    allocation_order = sorted(
+        range(len(consumption)),
+        key=lambda i: (consumption[i].zone, SCOPE_ORDER.get(consumption[i].scope, 9), i),
+    )
     for index in allocation_order:
         line = consumption[index]
         out = LineResult(
@@ -138,7 +141,9 @@ def market_based(consumption: list[Consumption], covers: list[Cover]) -> MarketR
     return MarketResult(lines=[lines[i] for i in range(len(consumption))], covers=uses)
 
 
-def overlap_fraction(inner_start: datetime, inner_end: datetime, outer_start: datetime, outer_end: datetime) -> float:
+def overlap_fraction(
+    inner_start: datetime, inner_end: datetime, outer_start: datetime, outer_end: datetime
+) -> float:
     """Share of [inner_start, inner_end) that lies inside [outer_start, outer_end)."""
     length = (inner_end - inner_start).total_seconds()
     if length <= 0:
@@ -149,14 +154,20 @@ def overlap_fraction(inner_start: datetime, inner_end: datetime, outer_start: da
 
 
 def quantity_cover_kwh(
-    mwh: float, instrument_start: datetime, instrument_end: datetime, period_start: datetime, period_end: datetime
+    mwh: float,
+    instrument_start: datetime,
+    instrument_end: datetime,
+    period_start: datetime,
+    period_end: datetime,
 ) -> float:
     """kWh of a quantity instrument that falls in the period, prorated by time.
 
     A certificate for 120 MWh over a year contributes 30 MWh to a quarter of 3 months
     (by seconds of overlap, so quarters of different lengths get slightly different shares).
     """
-    return mwh * 1000.0 * overlap_fraction(instrument_start, instrument_end, period_start, period_end)
+    return (
+        mwh * 1000.0 * overlap_fraction(instrument_start, instrument_end, period_start, period_end)
+    )
 
 
 def share_cover_kwh(share_pct: float, zone_kwh_in_overlap: float) -> float:

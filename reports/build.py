@@ -13,12 +13,21 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import carbon
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
+import carbon
 from api import queries
-from api.models import MEASURED_METHODS, ESTIMATED_METHODS, USAGE_FIELDS, Hosting, Organisation, Project, Run, RunStatus
+from api.models import (
+    ESTIMATED_METHODS,
+    MEASURED_METHODS,
+    USAGE_FIELDS,
+    Hosting,
+    Organisation,
+    Project,
+    Run,
+    RunStatus,
+)
 from reports import accounting
 from reports.models import ContractualInstrument
 from reports.periods import Period, previous, year_before
@@ -65,25 +74,45 @@ def zone_label(zone: str, version: str) -> str:
 
 
 def _instrument_covers(
-    org: Organisation, projects: QuerySet[Project], all_projects: bool, start: datetime, end: datetime
+    org: Organisation,
+    projects: QuerySet[Project],
+    all_projects: bool,
+    start: datetime,
+    end: datetime,
 ) -> tuple[list[accounting.Cover], list[dict[str, Any]]]:
     """Each overlapping instrument's kWh in the period, as covers for the allocation."""
     covers: list[accounting.Cover] = []
     described: list[dict[str, Any]] = []
     org_projects = Project.objects.filter(organisation=org)
-    for inst in ContractualInstrument.objects.filter(organisation=org).overlapping(start, end).order_by("period_start", "id"):
+    for inst in (
+        ContractualInstrument.objects.filter(organisation=org)
+        .overlapping(start, end)
+        .order_by("period_start", "id")
+    ):
         lo, hi = max(start, inst.start_dt), min(end, inst.end_dt)
         if hi <= lo:
             continue
-        zone_scope = queries.hours_for(projects, lo, hi).filter(zone=inst.zone).aggregate(e=Sum("facility_energy_kwh"))["e"] or 0.0
+        zone_scope = (
+            queries.hours_for(projects, lo, hi)
+            .filter(zone=inst.zone)
+            .aggregate(e=Sum("facility_energy_kwh"))["e"]
+            or 0.0
+        )
         if inst.mwh is not None:
             kwh = accounting.quantity_cover_kwh(inst.mwh, inst.start_dt, inst.end_dt, start, end)
             if not all_projects:
                 # Part of the organisation: the instrument's share in proportion to the
                 # scope's part of the organisation's consumption in that zone.
-                zone_org = queries.hours_for(org_projects, lo, hi).filter(zone=inst.zone).aggregate(e=Sum("facility_energy_kwh"))["e"] or 0.0
+                zone_org = (
+                    queries.hours_for(org_projects, lo, hi)
+                    .filter(zone=inst.zone)
+                    .aggregate(e=Sum("facility_energy_kwh"))["e"]
+                    or 0.0
+                )
                 kwh *= zone_scope / zone_org if zone_org else 0.0
-            basis = f"{inst.mwh:g} MWh over {inst.period_start}..{inst.period_end}, prorated by time"
+            basis = (
+                f"{inst.mwh:g} MWh over {inst.period_start}..{inst.period_end}, prorated by time"
+            )
         else:
             assert inst.share_pct is not None
             kwh = accounting.share_cover_kwh(inst.share_pct, float(zone_scope))
@@ -109,10 +138,16 @@ def _instrument_covers(
 
 
 def market_for(
-    org: Organisation, projects: QuerySet[Project], all_projects: bool, start: datetime, end: datetime
+    org: Organisation,
+    projects: QuerySet[Project],
+    all_projects: bool,
+    start: datetime,
+    end: datetime,
 ) -> tuple[accounting.MarketResult, list[dict[str, Any]], list[dict[str, Any]]]:
     """Market-based result of a period, the instruments described and the zone lines."""
-    rows = queries.usage_breakdown(projects, start, end, "zone", "project__hosting", "factor__dataset_version")
+    rows = queries.usage_breakdown(
+        projects, start, end, "zone", "project__hosting", "factor__dataset_version"
+    )
     consumption: list[accounting.Consumption] = []
     residuals: list[dict[str, Any]] = []
     for row in rows:
@@ -192,7 +227,9 @@ def period_figures(
     }
 
 
-def _summary(totals: dict[str, Any], market_kg: float, before: dict[str, Any], year_ago: dict[str, Any]) -> dict[str, Any]:
+def _summary(
+    totals: dict[str, Any], market_kg: float, before: dict[str, Any], year_ago: dict[str, Any]
+) -> dict[str, Any]:
     now = {
         "energy_kwh": totals["energy_kwh"],
         "facility_energy_kwh": totals["facility_energy_kwh"],
@@ -293,7 +330,9 @@ def _methodology(versions: list[str], totals: dict[str, Any]) -> list[dict[str, 
 
 
 def _e1_5(projects: QuerySet[Project], start: datetime, end: datetime) -> dict[str, Any]:
-    rows = queries.usage_breakdown(projects, start, end, "zone", "project__hosting", "factor__dataset_version")
+    rows = queries.usage_breakdown(
+        projects, start, end, "zone", "project__hosting", "factor__dataset_version"
+    )
     cats = ("fossil", "nuclear", "renewable", "unknown")
     table = {scope: dict.fromkeys(cats, 0.0) for scope in (accounting.SCOPE_2, accounting.SCOPE_3)}
     mixes: dict[str, Any] = {}
@@ -308,7 +347,11 @@ def _e1_5(projects: QuerySet[Project], start: datetime, end: datetime) -> dict[s
             target["unknown"] += energy
             mixes[row["zone"]] = None
             continue
-        parts = {"fossil": mix.fossil_pct, "nuclear": mix.nuclear_pct, "renewable": mix.renewable_pct}
+        parts = {
+            "fossil": mix.fossil_pct,
+            "nuclear": mix.nuclear_pct,
+            "renewable": mix.renewable_pct,
+        }
         total_pct = sum(parts.values())
         scale = 100.0 / total_pct if total_pct > 100.0 else 1.0
         for name, pct in parts.items():
@@ -324,9 +367,13 @@ def _e1_5(projects: QuerySet[Project], start: datetime, end: datetime) -> dict[s
     }
 
 
-def _gaps(projects: QuerySet[Project], start: datetime, end: datetime, totals: dict[str, Any]) -> dict[str, Any]:
-    unknown = queries.hours_for(projects, start, end).filter(location_known=False).aggregate(
-        energy_kwh=Sum("energy_kwh"), emissions_kg=Sum("emissions_kg")
+def _gaps(
+    projects: QuerySet[Project], start: datetime, end: datetime, totals: dict[str, Any]
+) -> dict[str, Any]:
+    unknown = (
+        queries.hours_for(projects, start, end)
+        .filter(location_known=False)
+        .aggregate(energy_kwh=Sum("energy_kwh"), emissions_kg=Sum("emissions_kg"))
     )
     runs = _runs_in(projects, start, end)
     lost = runs.filter(status=RunStatus.LOST)
@@ -334,11 +381,18 @@ def _gaps(projects: QuerySet[Project], start: datetime, end: datetime, totals: d
     return {
         "location_unknown_energy_kwh": float(unknown["energy_kwh"] or 0.0),
         "location_unknown_emissions_kg": float(unknown["emissions_kg"] or 0.0),
-        "location_unknown_share_pct": _share(float(unknown["energy_kwh"] or 0.0), totals["energy_kwh"]),
+        "location_unknown_share_pct": _share(
+            float(unknown["energy_kwh"] or 0.0), totals["energy_kwh"]
+        ),
         "lost_run_count": lost_totals["run_count"],
         "lost_energy_kwh": lost_totals["energy_kwh"],
         "lost_runs": [
-            {"id": str(r.uuid), "name": r.name or r.run_key, "project": r.project.name, "last_seen_at": _iso(r.last_seen_at)}
+            {
+                "id": str(r.uuid),
+                "name": r.name or r.run_key,
+                "project": r.project.name,
+                "last_seen_at": _iso(r.last_seen_at),
+            }
             for r in lost.select_related("project").order_by("started_at", "id")[:20]
         ],
         "running_run_count": runs.filter(status=RunStatus.RUNNING).count(),
@@ -347,7 +401,9 @@ def _gaps(projects: QuerySet[Project], start: datetime, end: datetime, totals: d
     }
 
 
-def detail_rows(projects: QuerySet[Project], start: datetime, end: datetime) -> list[dict[str, Any]]:
+def detail_rows(
+    projects: QuerySet[Project], start: datetime, end: datetime
+) -> list[dict[str, Any]]:
     """Rows per project, month, zone, provider, region, factor and PUE: the CSV detail."""
     dims = (
         "project__uuid",
@@ -369,7 +425,15 @@ def detail_rows(projects: QuerySet[Project], start: datetime, end: datetime) -> 
         .annotate(month=TruncMonth("hour"))
         .values(*dims)
         .annotate(**{f: Sum(f) for f in USAGE_FIELDS})
-        .order_by("project__name", "month", "zone", "cloud_provider", "cloud_region", "factor__dataset_version", "pue")
+        .order_by(
+            "project__name",
+            "month",
+            "zone",
+            "cloud_provider",
+            "cloud_region",
+            "factor__dataset_version",
+            "pue",
+        )
     )
     out = []
     for row in qs:
@@ -377,7 +441,9 @@ def detail_rows(projects: QuerySet[Project], start: datetime, end: datetime) -> 
             {
                 "project_id": str(row["project__uuid"]),
                 "project": row["project__name"],
-                "scope": "Scope 2" if scope_of(row["project__hosting"]) == accounting.SCOPE_2 else "Scope 3 cat. 1",
+                "scope": "Scope 2"
+                if scope_of(row["project__hosting"]) == accounting.SCOPE_2
+                else "Scope 3 cat. 1",
                 "month": row["month"].strftime("%Y-%m"),
                 "zone": row["zone"],
                 "cloud_provider": row["cloud_provider"],
@@ -388,7 +454,10 @@ def detail_rows(projects: QuerySet[Project], start: datetime, end: datetime) -> 
                 "factor_g_per_kwh": row["factor__g_per_kwh"],
                 "factor_year": row["factor__year"],
                 "factor_is_fallback": row["factor__is_fallback"],
-                **{f: (int(row[f] or 0) if f == "measurement_count" else float(row[f] or 0.0)) for f in USAGE_FIELDS},
+                **{
+                    f: (int(row[f] or 0) if f == "measurement_count" else float(row[f] or 0.0))
+                    for f in USAGE_FIELDS
+                },
             }
         )
     return out
@@ -419,10 +488,16 @@ def build_report_data(
 
     step(35, "Projects")
     run_counts = dict(
-        _runs_in(projects, start, end).order_by().values_list("project__uuid").annotate(n=Count("id"))
+        _runs_in(projects, start, end)
+        .order_by()
+        .values_list("project__uuid")
+        .annotate(n=Count("id"))
     )
-    by_project = []
-    usage = {str(r["project__uuid"]): r for r in queries.usage_breakdown(projects, start, end, "project__uuid")}
+    by_project: list[dict[str, Any]] = []
+    usage = {
+        str(r["project__uuid"]): r
+        for r in queries.usage_breakdown(projects, start, end, "project__uuid")
+    }
     for p in projects:
         row = usage.get(str(p.uuid), dict.fromkeys(USAGE_FIELDS, 0.0))
         by_project.append(
@@ -430,7 +505,9 @@ def build_report_data(
                 "id": str(p.uuid),
                 "name": p.name,
                 "hosting": p.hosting,
-                "scope": "Scope 2" if scope_of(p.hosting) == accounting.SCOPE_2 else "Scope 3 cat. 1",
+                "scope": "Scope 2"
+                if scope_of(p.hosting) == accounting.SCOPE_2
+                else "Scope 3 cat. 1",
                 "run_count": int(run_counts.get(p.uuid, 0)),
                 **{f: float(row[f] or 0.0) for f in USAGE_FIELDS if f != "measurement_count"},
                 "measurement_count": int(row["measurement_count"] or 0),
@@ -440,37 +517,67 @@ def build_report_data(
 
     step(45, "Zones, regions and providers")
     versions = sorted(
-        set(queries.hours_for(projects, start, end).order_by().values_list("factor__dataset_version", flat=True).distinct())
+        set(
+            queries.hours_for(projects, start, end)
+            .order_by()
+            .values_list("factor__dataset_version", flat=True)
+            .distinct()
+        )
     )
     market_by_zone: dict[str, float] = {}
     for line in market_lines:
         market_by_zone[line["zone"]] = market_by_zone.get(line["zone"], 0.0) + line["market_kg"]
     zones = []
-    for row in queries.usage_breakdown(projects, start, end, "zone", "cloud_provider", "cloud_region"):
-        zones.append({**row, "zone_label": zone_label(row["zone"], versions[0] if versions else carbon.DEFAULT_VERSION)})
-    zones.sort(key=lambda r: (-r["emissions_kg"], r["zone"], r["cloud_provider"], r["cloud_region"]))
+    for row in queries.usage_breakdown(
+        projects, start, end, "zone", "cloud_provider", "cloud_region"
+    ):
+        zones.append(
+            {
+                **row,
+                "zone_label": zone_label(
+                    row["zone"], versions[0] if versions else carbon.DEFAULT_VERSION
+                ),
+            }
+        )
+    zones.sort(
+        key=lambda r: (-r["emissions_kg"], r["zone"], r["cloud_provider"], r["cloud_region"])
+    )
     by_zone = []
     for row in queries.usage_breakdown(projects, start, end, "zone"):
         by_zone.append({**row, "market_kg": market_by_zone.get(row["zone"], 0.0)})
     by_zone.sort(key=lambda r: (-r["emissions_kg"], r["zone"]))
     providers = sorted(
-        queries.usage_breakdown(projects, start, end, "cloud_provider"), key=lambda r: (-r["emissions_kg"], r["cloud_provider"])
+        queries.usage_breakdown(projects, start, end, "cloud_provider"),
+        key=lambda r: (-r["emissions_kg"], r["cloud_provider"]),
     )
 
     step(55, "Components, methods and PUE")
     energy = totals["energy_kwh"]
     components = {
-        c: {"energy_kwh": totals[f"{c}_energy_kwh"], "share_pct": _share(totals[f"{c}_energy_kwh"], energy)}
+        c: {
+            "energy_kwh": totals[f"{c}_energy_kwh"],
+            "share_pct": _share(totals[f"{c}_energy_kwh"], energy),
+        }
         for c in ("cpu", "gpu", "ram")
     }
     methods = {
-        name: {"energy_kwh": totals[f"{name}_energy_kwh"], "share_pct": _share(totals[f"{name}_energy_kwh"], energy)}
+        name: {
+            "energy_kwh": totals[f"{name}_energy_kwh"],
+            "share_pct": _share(totals[f"{name}_energy_kwh"], energy),
+        }
         for name in ("measured", "estimated", "imported")
     }
     pue_rows = sorted(queries.usage_breakdown(projects, start, end, "pue"), key=lambda r: r["pue"])
     pue = {
         "weighted_average": totals["facility_energy_kwh"] / energy if energy else None,
-        "values": [{"pue": r["pue"], "energy_kwh": r["energy_kwh"], "facility_energy_kwh": r["facility_energy_kwh"]} for r in pue_rows],
+        "values": [
+            {
+                "pue": r["pue"],
+                "energy_kwh": r["energy_kwh"],
+                "facility_energy_kwh": r["facility_energy_kwh"],
+            }
+            for r in pue_rows
+        ],
     }
 
     step(65, "Emission factors")
@@ -507,7 +614,16 @@ def build_report_data(
     datasets = []
     for v in versions:
         info = _dataset(v).info()
-        datasets.append({"version": v, "name": info.name, "year": info.year, "source": info.source, "licence": info.licence, "url": info.url})
+        datasets.append(
+            {
+                "version": v,
+                "name": info.name,
+                "year": info.year,
+                "source": info.source,
+                "licence": info.licence,
+                "url": info.url,
+            }
+        )
 
     step(72, "Data gaps and intensity")
     gaps = _gaps(projects, start, end, totals)
@@ -515,7 +631,9 @@ def build_report_data(
     intensity = {
         "kg_per_run": totals["emissions_kg"] / runs if runs else None,
         "kwh_per_run": energy / runs if runs else None,
-        "kg_per_gpu_hour": totals["emissions_kg"] / totals["gpu_hours"] if totals["gpu_hours"] else None,
+        "kg_per_gpu_hour": totals["emissions_kg"] / totals["gpu_hours"]
+        if totals["gpu_hours"]
+        else None,
         "kwh_per_gpu_hour": energy / totals["gpu_hours"] if totals["gpu_hours"] else None,
         "g_per_kwh": totals["intensity_g_per_kwh"],
     }
@@ -523,7 +641,9 @@ def build_report_data(
     step(78, "Top runs")
     top = []
     for r in (
-        _runs_in(projects, start, end).select_related("project", "experiment").order_by("-emissions_kg", "started_at", "id")[:TOP_RUNS]
+        _runs_in(projects, start, end)
+        .select_related("project", "experiment")
+        .order_by("-emissions_kg", "started_at", "id")[:TOP_RUNS]
     ):
         top.append(
             {
@@ -554,7 +674,11 @@ def build_report_data(
     }
     step(88, "Monthly series and detail rows")
     monthly = [
-        {"month": p["t"].strftime("%Y-%m"), "energy_kwh": p["energy_kwh"], "emissions_kg": p["emissions_kg"]}
+        {
+            "month": p["t"].strftime("%Y-%m"),
+            "energy_kwh": p["energy_kwh"],
+            "emissions_kg": p["emissions_kg"],
+        }
         for p in queries.usage_series(projects, start, end, "month")
     ]
     detail = detail_rows(projects, start, end)
@@ -565,7 +689,9 @@ def build_report_data(
         "period": {"label": period.label, "start": _iso(start), "end": _iso(end)},
         "scope": {
             "all_projects": all_projects,
-            "projects": [{"id": str(p.uuid), "name": p.name, "hosting": p.hosting} for p in projects],
+            "projects": [
+                {"id": str(p.uuid), "name": p.name, "hosting": p.hosting} for p in projects
+            ],
         },
         "totals": totals,
         "summary": _summary(totals, market.market_kg(), before, year_ago),
@@ -578,7 +704,11 @@ def build_report_data(
         "pue": pue,
         "factors": factors,
         "datasets": datasets,
-        "market": {"instruments": instruments, "lines": market_lines, "covered_kwh": market.covered_kwh()},
+        "market": {
+            "instruments": instruments,
+            "lines": market_lines,
+            "covered_kwh": market.covered_kwh(),
+        },
         "esrs_e1_5": _e1_5(projects, start, end),
         "esrs_e1_6": e1_6,
         "gaps": gaps,
@@ -620,4 +750,3 @@ def tonnes(kg: float | None) -> str:
 
 def pct(value: float | None) -> str:
     return fmt(value, PLACES["pct"]) + (" %" if value is not None else "")
-

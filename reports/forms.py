@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from api.models import Organisation, Project
 from reports.models import ContractualInstrument
-from reports.periods import Period, custom, parse_quarter, quarter_of, previous
+from reports.periods import Period, custom, parse_quarter, previous, quarter_of
 
 
 def quarter_choices(now: datetime | None = None, count: int = 8) -> list[tuple[str, str]]:
@@ -29,12 +29,24 @@ class ReportForm(forms.Form):
     PERIOD_CHOICES = [("quarter", "A quarter"), ("custom", "Custom period")]
     SCOPE_CHOICES = [("all", "The whole organisation"), ("projects", "Chosen projects")]
 
-    period_kind = forms.ChoiceField(choices=PERIOD_CHOICES, initial="quarter", widget=forms.RadioSelect)
+    period_kind = forms.ChoiceField(
+        choices=PERIOD_CHOICES, initial="quarter", widget=forms.RadioSelect
+    )
     quarter = forms.ChoiceField(choices=[], required=False)
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="First day (included)")
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Last day (included)")
+    start = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="First day (included)",
+    )
+    end = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Last day (included)",
+    )
     scope = forms.ChoiceField(choices=SCOPE_CHOICES, initial="all", widget=forms.RadioSelect)
-    projects = forms.ModelMultipleChoiceField(queryset=Project.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    projects = forms.ModelMultipleChoiceField(
+        queryset=Project.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
 
     def __init__(self, *args: Any, organisation: Organisation, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -57,7 +69,9 @@ class ReportForm(forms.Form):
             if end < start:
                 raise forms.ValidationError("The last day is before the first day.")
             begin = datetime.combine(start, time.min, tzinfo=UTC)
-            stop = datetime.combine(end, time.min, tzinfo=UTC) + (datetime(2000, 1, 2) - datetime(2000, 1, 1))
+            stop = datetime.combine(end, time.min, tzinfo=UTC) + (
+                datetime(2000, 1, 2) - datetime(2000, 1, 1)
+            )
             data["period"] = custom(begin, stop)
         else:
             try:
@@ -65,7 +79,9 @@ class ReportForm(forms.Form):
             except ValueError as exc:
                 raise forms.ValidationError(str(exc)) from exc
         if data.get("scope") == "projects" and not data.get("projects"):
-            raise forms.ValidationError("Choose at least one project, or report on the whole organisation.")
+            raise forms.ValidationError(
+                "Choose at least one project, or report on the whole organisation."
+            )
         return data
 
     @property
@@ -76,7 +92,16 @@ class ReportForm(forms.Form):
 class InstrumentForm(forms.ModelForm[ContractualInstrument]):
     class Meta:
         model = ContractualInstrument
-        fields = ["kind", "zone", "period_start", "period_end", "mwh", "share_pct", "g_per_kwh", "notes"]
+        fields = [
+            "kind",
+            "zone",
+            "period_start",
+            "period_end",
+            "mwh",
+            "share_pct",
+            "g_per_kwh",
+            "notes",
+        ]
         widgets = {
             "period_start": forms.DateInput(attrs={"type": "date"}),
             "period_end": forms.DateInput(attrs={"type": "date"}),
@@ -88,13 +113,21 @@ class InstrumentForm(forms.ModelForm[ContractualInstrument]):
 
         zone = (self.cleaned_data.get("zone") or "").strip().upper()
         if not carbon.get_dataset().has_zone(zone):
-            raise forms.ValidationError(f"{zone!r} is not a zone of the current factor dataset (e.g. FRA, USA-CAMX).")
+            raise forms.ValidationError(
+                f"{zone!r} is not a zone of the current factor dataset (e.g. FRA, USA-CAMX)."
+            )
         return zone
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if (data.get("mwh") is None) == (data.get("share_pct") is None):
-            raise forms.ValidationError("Give either the MWh covered or the share of consumption covered, not both.")
-        if data.get("period_start") and data.get("period_end") and data["period_end"] < data["period_start"]:
+            raise forms.ValidationError(
+                "Give either the MWh covered or the share of consumption covered, not both."
+            )
+        if (
+            data.get("period_start")
+            and data.get("period_end")
+            and data["period_end"] < data["period_start"]
+        ):
             raise forms.ValidationError("The period ends before it starts.")
         return data

@@ -63,7 +63,13 @@ def generate(report: Report, formats: list[str] | None = None) -> dict[str, Any]
         set_progress(report, 90 + int(10 * n / len(wanted)), f"Rendering {fmt.upper()}")
         content = RENDERERS[fmt](data, meta, checksum)
         files.append(
-            ReportFile(report=report, format=fmt, content=content, size_bytes=len(content), sha256=hashlib.sha256(content).hexdigest())
+            ReportFile(
+                report=report,
+                format=fmt,
+                content=content,
+                size_bytes=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+            )
         )
     with transaction.atomic():
         ReportFile.objects.filter(report=report).delete()

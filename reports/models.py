@@ -8,7 +8,7 @@ checked against the reader's membership rather than served from a public media U
 from __future__ import annotations
 
 import uuid as uuidlib
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -60,7 +60,9 @@ class Report(models.Model):
     # Scope: every project of the organisation at generation time, or the chosen ones.
     all_projects = models.BooleanField(default=True)
     projects = models.ManyToManyField(Project, blank=True, related_name="reports")
-    status = models.CharField(max_length=10, choices=ReportStatus.choices, default=ReportStatus.QUEUED)
+    status = models.CharField(
+        max_length=10, choices=ReportStatus.choices, default=ReportStatus.QUEUED
+    )
     progress_pct = models.PositiveSmallIntegerField(default=0)
     progress_message = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
@@ -83,7 +85,10 @@ class Report(models.Model):
     class Meta:
         ordering = ["-created"]
         constraints = [
-            models.CheckConstraint(condition=Q(period_end__gt=models.F("period_start")), name="reports_report_period_order"),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=models.F("period_start")),
+                name="reports_report_period_order",
+            ),
             # The beat task creates at most one scheduled report per organisation and period.
             models.UniqueConstraint(
                 fields=["organisation", "period_start", "period_end"],
@@ -106,6 +111,11 @@ class Report(models.Model):
         return self.projects.filter(organisation=self.organisation)
 
     @property
+    def last_day(self) -> date:
+        """The last day the period includes (the end itself is excluded)."""
+        return (self.period_end - timedelta(microseconds=1)).date()
+
+    @property
     def is_finished(self) -> bool:
         return self.status in (ReportStatus.DONE, ReportStatus.FAILED)
 
@@ -122,7 +132,9 @@ class ReportFile(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["report", "format"], name="reports_reportfile_unique_format"),
+            models.UniqueConstraint(
+                fields=["report", "format"], name="reports_reportfile_unique_format"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -153,14 +165,20 @@ class ContractualInstrument(models.Model):
     """
 
     uuid = models.UUIDField(default=uuidlib.uuid4, unique=True, editable=False)
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="instruments")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="instruments"
+    )
     kind = models.CharField(max_length=3, choices=InstrumentKind.choices)
     zone = models.CharField(max_length=40, help_text="Grid zone id, e.g. FRA, USA-CAMX, CAN-QC.")
     period_start = models.DateField()
     period_end = models.DateField(help_text="Last day covered (included).")
     mwh = models.FloatField(null=True, blank=True, help_text="Energy covered, MWh.")
-    share_pct = models.FloatField(null=True, blank=True, help_text="Share of the zone's consumption covered, %.")
-    g_per_kwh = models.FloatField(default=0.0, help_text="Emission factor of the instrument (0 for renewables).")
+    share_pct = models.FloatField(
+        null=True, blank=True, help_text="Share of the zone's consumption covered, %."
+    )
+    g_per_kwh = models.FloatField(
+        default=0.0, help_text="Emission factor of the instrument (0 for renewables)."
+    )
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -173,22 +191,33 @@ class ContractualInstrument(models.Model):
         ordering = ["zone", "period_start", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(mwh__isnull=False, share_pct__isnull=True) | Q(mwh__isnull=True, share_pct__isnull=False)),
+                condition=(
+                    Q(mwh__isnull=False, share_pct__isnull=True)
+                    | Q(mwh__isnull=True, share_pct__isnull=False)
+                ),
                 name="reports_instrument_mwh_xor_share",
             ),
-            models.CheckConstraint(condition=Q(mwh__isnull=True) | Q(mwh__gte=0), name="reports_instrument_mwh_positive"),
+            models.CheckConstraint(
+                condition=Q(mwh__isnull=True) | Q(mwh__gte=0),
+                name="reports_instrument_mwh_positive",
+            ),
             models.CheckConstraint(
                 condition=Q(share_pct__isnull=True) | Q(share_pct__gte=0, share_pct__lte=100),
                 name="reports_instrument_share_range",
             ),
-            models.CheckConstraint(condition=Q(g_per_kwh__gte=0), name="reports_instrument_factor_positive"),
             models.CheckConstraint(
-                condition=Q(period_end__gte=models.F("period_start")), name="reports_instrument_period_order"
+                condition=Q(g_per_kwh__gte=0), name="reports_instrument_factor_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")),
+                name="reports_instrument_period_order",
             ),
         ]
         indexes = [
             # Instruments of an organisation overlapping a report's period.
-            models.Index(fields=["organisation", "period_start"], name="reports_instrument_org_start"),
+            models.Index(
+                fields=["organisation", "period_start"], name="reports_instrument_org_start"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -202,7 +231,9 @@ class ContractualInstrument(models.Model):
     @property
     def end_dt(self) -> datetime:
         """Exclusive end: the day after the last day covered."""
-        return datetime.combine(date.fromordinal(self.period_end.toordinal() + 1), datetime.min.time(), tzinfo=UTC)
+        return datetime.combine(
+            date.fromordinal(self.period_end.toordinal() + 1), datetime.min.time(), tzinfo=UTC
+        )
 
 
 class HardwareFootprint(models.Model):
@@ -213,18 +244,26 @@ class HardwareFootprint(models.Model):
     """
 
     model_name = models.CharField(
-        max_length=200, unique=True, help_text="GPU or server model as reported in run hardware (gpu_model)."
+        max_length=200,
+        unique=True,
+        help_text="GPU or server model as reported in run hardware (gpu_model).",
     )
     embodied_kg = models.FloatField(help_text="Total embodied emissions of one unit, kg CO2e.")
     lifetime_hours = models.FloatField(help_text="Expected lifetime of one unit, hours.")
-    source = models.CharField(max_length=300, help_text="Where the figure comes from (publication, year).")
+    source = models.CharField(
+        max_length=300, help_text="Where the figure comes from (publication, year)."
+    )
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["model_name"]
         constraints = [
-            models.CheckConstraint(condition=Q(embodied_kg__gte=0), name="reports_footprint_kg_positive"),
-            models.CheckConstraint(condition=Q(lifetime_hours__gt=0), name="reports_footprint_lifetime_positive"),
+            models.CheckConstraint(
+                condition=Q(embodied_kg__gte=0), name="reports_footprint_kg_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(lifetime_hours__gt=0), name="reports_footprint_lifetime_positive"
+            ),
         ]
 
     def __str__(self) -> str:

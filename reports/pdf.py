@@ -10,6 +10,7 @@ import io
 from typing import Any
 
 from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
+from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.charts.piecharts import Pie
 from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
@@ -34,7 +35,19 @@ from reports.rounding import PLACES, fmt, rounded
 
 GREEN = colors.HexColor("#2E6B4F")
 LIGHT = colors.HexColor("#EAF2EE")
-PALETTE = [colors.HexColor(c) for c in ("#2E6B4F", "#5B9A7D", "#9BC4AE", "#D9A441", "#B85C38", "#6C757D", "#3E5C76", "#8E7DBE")]
+PALETTE = [
+    colors.HexColor(c)
+    for c in (
+        "#2E6B4F",
+        "#5B9A7D",
+        "#9BC4AE",
+        "#D9A441",
+        "#B85C38",
+        "#6C757D",
+        "#3E5C76",
+        "#8E7DBE",
+    )
+]
 
 _styles = getSampleStyleSheet()
 BODY = ParagraphStyle("body", parent=_styles["BodyText"], fontSize=9, leading=12)
@@ -42,19 +55,43 @@ SMALL = ParagraphStyle("small", parent=BODY, fontSize=7.5, leading=9.5)
 CELL = ParagraphStyle("cell", parent=BODY, fontSize=8, leading=10)
 CELL_R = ParagraphStyle("cellr", parent=CELL, alignment=TA_RIGHT)
 H1 = ParagraphStyle("h1", parent=_styles["Heading1"], fontSize=18, textColor=GREEN, spaceAfter=6)
-H2 = ParagraphStyle("h2", parent=_styles["Heading2"], fontSize=12.5, textColor=GREEN, spaceBefore=10, spaceAfter=4)
-H3 = ParagraphStyle("h3", parent=_styles["Heading3"], fontSize=10, spaceBefore=6, spaceAfter=2)
+# keepWithNext: a heading never ends a page without its table.
+H2 = ParagraphStyle(
+    "h2",
+    parent=_styles["Heading2"],
+    fontSize=12.5,
+    textColor=GREEN,
+    spaceBefore=10,
+    spaceAfter=4,
+    keepWithNext=1,
+)
+H3 = ParagraphStyle(
+    "h3", parent=_styles["Heading3"], fontSize=10, spaceBefore=6, spaceAfter=2, keepWithNext=1
+)
 
 
 def _esc(text: Any) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _table(headers: list[str], rows: list[list[Any]], widths: list[float], numeric_from: int = 1, total: bool = False) -> Table:
+def _table(
+    headers: list[str],
+    rows: list[list[Any]],
+    widths: list[float],
+    numeric_from: int = 1,
+    total: bool = False,
+) -> Table:
     """A zebra table; columns from ``numeric_from`` are right-aligned."""
-    body: list[list[Any]] = [[Paragraph(f"<b>{_esc(h)}</b>", CELL if i < numeric_from else CELL_R) for i, h in enumerate(headers)]]
+    body: list[list[Any]] = [
+        [
+            Paragraph(f"<b>{_esc(h)}</b>", CELL if i < numeric_from else CELL_R)
+            for i, h in enumerate(headers)
+        ]
+    ]
     for row in rows:
-        body.append([Paragraph(_esc(v), CELL if i < numeric_from else CELL_R) for i, v in enumerate(row)])
+        body.append(
+            [Paragraph(_esc(v), CELL if i < numeric_from else CELL_R) for i, v in enumerate(row)]
+        )
     t = Table(body, colWidths=widths, repeatRows=1, hAlign="LEFT")
     style = [
         ("BACKGROUND", (0, 0), (-1, 0), LIGHT),
@@ -81,7 +118,7 @@ class _NumberedCanvas(Canvas):
         super().__init__(*args, **kwargs)
         self._saved: list[dict[str, Any]] = []
 
-    def showPage(self) -> None:  # noqa: N802 (reportlab's name)
+    def showPage(self) -> None:
         self._saved.append(dict(self.__dict__))
         self._startPage()
 
@@ -111,7 +148,15 @@ class _NumberedCanvas(Canvas):
 
 def _bar_monthly(monthly: list[dict[str, Any]]) -> Drawing:
     d = Drawing(170 * mm, 60 * mm)
-    d.add(String(0, 56 * mm, "Location-based emissions per month (t CO2e)", fontName="Helvetica-Bold", fontSize=8))
+    d.add(
+        String(
+            0,
+            56 * mm,
+            "Location-based emissions per month (t CO2e)",
+            fontName="Helvetica-Bold",
+            fontSize=8,
+        )
+    )
     if not monthly:
         d.add(String(0, 30 * mm, "No usage in this period.", fontSize=8))
         return d
@@ -132,7 +177,13 @@ def _bar_projects(projects: list[dict[str, Any]]) -> Drawing:
     top = [p for p in projects if p["emissions_kg"] > 0][:8]
     height = max(30, 9 * len(top) + 14) * mm
     d = Drawing(170 * mm, height)
-    d.add(String(0, height - 4 * mm, "Location-based emissions by project (t CO2e)", fontName="Helvetica-Bold", fontSize=8))
+    more = len([p for p in projects if p["emissions_kg"] > 0]) > len(top)
+    title = (
+        f"Location-based emissions, top {len(top)} projects (t CO2e)"
+        if more
+        else "Location-based emissions by project (t CO2e)"
+    )
+    d.add(String(0, height - 4 * mm, title, fontName="Helvetica-Bold", fontSize=8))
     if not top:
         d.add(String(0, height / 2, "No emissions in this period.", fontSize=8))
         return d
@@ -158,22 +209,32 @@ def _pie(title: str, parts: list[tuple[str, float]]) -> Drawing:
         d.add(String(0, 25 * mm, "No energy in this period.", fontSize=8))
         return d
     pie = Pie()
-    pie.x, pie.y, pie.width, pie.height = 18 * mm, 4 * mm, 40 * mm, 40 * mm
+    pie.x, pie.y, pie.width, pie.height = 4 * mm, 4 * mm, 40 * mm, 40 * mm
     pie.data = [v for _, v in parts]
     total = sum(pie.data)
-    pie.labels = [f"{label} {fmt(v / total * 100.0, PLACES['pct'])} %" for label, v in parts]
-    pie.simpleLabels = 1
-    pie.slices.fontSize = 7
+    pie.labels = None
     pie.slices.strokeColor = colors.white
     for i in range(len(parts)):
         pie.slices[i].fillColor = PALETTE[i % len(PALETTE)]
     d.add(pie)
+    legend = Legend()
+    legend.x, legend.y = 50 * mm, 34 * mm
+    legend.fontSize = 7.5
+    legend.alignment = "right"
+    legend.columnMaximum = 6
+    legend.colorNamePairs = [
+        (PALETTE[i % len(PALETTE)], f"{label} {fmt(v / total * 100.0, PLACES['pct'])} %")
+        for i, (label, v) in enumerate(parts)
+    ]
+    d.add(legend)
     return d
 
 
 def _charts_row(left: Flowable, right: Flowable) -> Table:
     t = Table([[left, right]], colWidths=[87 * mm, 87 * mm], hAlign="LEFT")
-    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    t.setStyle(
+        TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
+    )
     return t
 
 
@@ -205,12 +266,17 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
     canvas_cls = type(
         "ReportCanvas",
         (_NumberedCanvas,),
-        {"header_text": title, "footer_text": f"Generated {meta['generated_at'][:19]} UTC - data SHA-256 {checksum[:16]}..."},
+        {
+            "header_text": title,
+            "footer_text": f"Generated {meta['generated_at'][:19]} UTC - data SHA-256 {checksum[:16]}...",
+        },
     )
     s = data["summary"]
     story: list[Flowable] = []
     story.append(Paragraph(_esc(f"Energy and carbon report: {org}"), H1))
-    scope = "all projects of the organisation" if data["scope"]["all_projects"] else "selected projects"
+    scope = (
+        "all projects of the organisation" if data["scope"]["all_projects"] else "selected projects"
+    )
     names = ", ".join(p["name"] for p in data["scope"]["projects"]) or "none"
     story.append(
         Paragraph(
@@ -219,21 +285,65 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
             BODY,
         )
     )
-    story.append(Paragraph(f"<b>Factor datasets</b> {_esc(', '.join(d['version'] for d in data['datasets']) or 'none used')}. "
-                           f"<b>Data checksum</b> (SHA-256 of the figures) {checksum}.", SMALL))
+    story.append(
+        Paragraph(
+            f"<b>Factor datasets</b> {_esc(', '.join(d['version'] for d in data['datasets']) or 'none used')}. "
+            f"<b>Data checksum</b> (SHA-256 of the figures) {checksum}.",
+            SMALL,
+        )
+    )
     story.append(Spacer(1, 4 * mm))
 
     story.append(Paragraph("Summary", H2))
     prev = s["comparisons"]["previous_period"]
     year = s["comparisons"]["same_period_last_year"]
     rows = [
-        ["IT energy (MWh)", mwh(s["energy_kwh"]), mwh(prev["energy_kwh"]), _change(prev["change_pct"]["energy_kwh"]), mwh(year["energy_kwh"]), _change(year["change_pct"]["energy_kwh"])],
-        ["Facility energy incl. PUE (MWh)", mwh(s["facility_energy_kwh"]), mwh(prev["facility_energy_kwh"]), _change(prev["change_pct"]["facility_energy_kwh"]), mwh(year["facility_energy_kwh"]), _change(year["change_pct"]["facility_energy_kwh"])],
-        ["Location-based (t CO2e)", tonnes(s["location_kg"]), tonnes(prev["location_kg"]), _change(prev["change_pct"]["location_kg"]), tonnes(year["location_kg"]), _change(year["change_pct"]["location_kg"])],
-        ["Market-based (t CO2e)", tonnes(s["market_kg"]), tonnes(prev["market_kg"]), _change(prev["change_pct"]["market_kg"]), tonnes(year["market_kg"]), _change(year["change_pct"]["market_kg"])],
+        [
+            "IT energy (MWh)",
+            mwh(s["energy_kwh"]),
+            mwh(prev["energy_kwh"]),
+            _change(prev["change_pct"]["energy_kwh"]),
+            mwh(year["energy_kwh"]),
+            _change(year["change_pct"]["energy_kwh"]),
+        ],
+        [
+            "Facility energy incl. PUE (MWh)",
+            mwh(s["facility_energy_kwh"]),
+            mwh(prev["facility_energy_kwh"]),
+            _change(prev["change_pct"]["facility_energy_kwh"]),
+            mwh(year["facility_energy_kwh"]),
+            _change(year["change_pct"]["facility_energy_kwh"]),
+        ],
+        [
+            "Location-based (t CO2e)",
+            tonnes(s["location_kg"]),
+            tonnes(prev["location_kg"]),
+            _change(prev["change_pct"]["location_kg"]),
+            tonnes(year["location_kg"]),
+            _change(year["change_pct"]["location_kg"]),
+        ],
+        [
+            "Market-based (t CO2e)",
+            tonnes(s["market_kg"]),
+            tonnes(prev["market_kg"]),
+            _change(prev["change_pct"]["market_kg"]),
+            tonnes(year["market_kg"]),
+            _change(year["change_pct"]["market_kg"]),
+        ],
     ]
     story.append(
-        _table(["", "This period", f"Previous {prev['label']}", "Change", f"Year before {year['label']}", "Change"], rows, [50 * mm, 24 * mm, 26 * mm, 18 * mm, 38 * mm, 18 * mm])
+        _table(
+            [
+                "",
+                "This period",
+                f"Previous {prev['label']}",
+                "Change",
+                f"Year before {year['label']}",
+                "Change",
+            ],
+            rows,
+            [48 * mm, 22 * mm, 24 * mm, 22 * mm, 34 * mm, 22 * mm],
+        )
     )
     story.append(Spacer(1, 2 * mm))
     m = data["methods"]
@@ -255,8 +365,22 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
     c = data["components"]
     story.append(
         _charts_row(
-            _pie("IT energy by component", [("CPU", c["cpu"]["energy_kwh"]), ("GPU", c["gpu"]["energy_kwh"]), ("RAM", c["ram"]["energy_kwh"])]),
-            _pie("IT energy by method", [("Measured", m["measured"]["energy_kwh"]), ("Estimated", m["estimated"]["energy_kwh"]), ("Imported", m["imported"]["energy_kwh"])]),
+            _pie(
+                "IT energy by component",
+                [
+                    ("CPU", c["cpu"]["energy_kwh"]),
+                    ("GPU", c["gpu"]["energy_kwh"]),
+                    ("RAM", c["ram"]["energy_kwh"]),
+                ],
+            ),
+            _pie(
+                "IT energy by method",
+                [
+                    ("Measured", m["measured"]["energy_kwh"]),
+                    ("Estimated", m["estimated"]["energy_kwh"]),
+                    ("Imported", m["imported"]["energy_kwh"]),
+                ],
+            ),
         )
     )
 
@@ -268,8 +392,16 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
             ["", "Location-based", "Market-based"],
             [
                 ["Gross Scope 1", "not covered", "not covered"],
-                ["Gross Scope 2: owned and colocated hardware", tonnes(e6["scope2_location_kg"]), tonnes(e6["scope2_market_kg"])],
-                ["Gross Scope 3 category 1: cloud computing", tonnes(e6["scope3_cat1_location_kg"]), tonnes(e6["scope3_cat1_market_kg"])],
+                [
+                    "Gross Scope 2: owned and colocated hardware",
+                    tonnes(e6["scope2_location_kg"]),
+                    tonnes(e6["scope2_market_kg"]),
+                ],
+                [
+                    "Gross Scope 3 category 1: cloud computing",
+                    tonnes(e6["scope3_cat1_location_kg"]),
+                    tonnes(e6["scope3_cat1_market_kg"]),
+                ],
                 ["Total", tonnes(e6["total_location_kg"]), tonnes(e6["total_market_kg"])],
             ],
             [90 * mm, 40 * mm, 40 * mm],
@@ -281,21 +413,62 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
     story.append(
         _table(
             ["Source", "Own operations (Scope 2)", "Cloud (Scope 3, for information)", "Total"],
-            [[k.capitalize(), mwh(e5["own_operations"][k]), mwh(e5["cloud"][k]), mwh(e5["total"][k])] for k in ("fossil", "nuclear", "renewable", "unknown")]
-            + [["Total", mwh(sum(e5["own_operations"].values())), mwh(sum(e5["cloud"].values())), mwh(sum(e5["total"].values()))]],
+            [
+                [
+                    k.capitalize(),
+                    mwh(e5["own_operations"][k]),
+                    mwh(e5["cloud"][k]),
+                    mwh(e5["total"][k]),
+                ]
+                for k in ("fossil", "nuclear", "renewable", "unknown")
+            ]
+            + [
+                [
+                    "Total",
+                    mwh(sum(e5["own_operations"].values())),
+                    mwh(sum(e5["cloud"].values())),
+                    mwh(sum(e5["total"].values())),
+                ]
+            ],
             [40 * mm, 42 * mm, 52 * mm, 36 * mm],
             total=True,
         )
     )
-    story.append(Paragraph("Split with the yearly generation mix of each zone's country; zones without a recorded mix count as unknown.", SMALL))
+    story.append(
+        Paragraph(
+            "Split with the yearly generation mix of each zone's country; zones without a recorded mix count as unknown.",
+            SMALL,
+        )
+    )
 
     story.append(Paragraph("By project", H2))
     story.append(_bar_projects(data["projects"]))
     story.append(
         _table(
             ["Project", "Scope", "Runs", "IT MWh", "Facility MWh", "t CO2e (loc.)", "Measured"],
-            [[p["name"], p["scope"], f"{p['run_count']:,}", mwh(p["energy_kwh"]), mwh(p["facility_energy_kwh"]), tonnes(p["emissions_kg"]), pct(_share(p["measured_energy_kwh"], p["energy_kwh"]))] for p in data["projects"]]
-            + [["Total", "", f"{s['run_count']:,}", mwh(s["energy_kwh"]), mwh(s["facility_energy_kwh"]), tonnes(s["location_kg"]), pct(m["measured"]["share_pct"])]],
+            [
+                [
+                    p["name"],
+                    p["scope"],
+                    f"{p['run_count']:,}",
+                    mwh(p["energy_kwh"]),
+                    mwh(p["facility_energy_kwh"]),
+                    tonnes(p["emissions_kg"]),
+                    pct(_share(p["measured_energy_kwh"], p["energy_kwh"])),
+                ]
+                for p in data["projects"]
+            ]
+            + [
+                [
+                    "Total",
+                    "",
+                    f"{s['run_count']:,}",
+                    mwh(s["energy_kwh"]),
+                    mwh(s["facility_energy_kwh"]),
+                    tonnes(s["location_kg"]),
+                    pct(m["measured"]["share_pct"]),
+                ]
+            ],
             [44 * mm, 24 * mm, 14 * mm, 22 * mm, 24 * mm, 24 * mm, 22 * mm],
             numeric_from=2,
             total=True,
@@ -306,7 +479,16 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
     story.append(
         _table(
             ["Zone", "Provider / region", "IT MWh", "Facility MWh", "t CO2e (loc.)"],
-            [[f"{z['zone']} - {z['zone_label']}", f"{z['cloud_provider'] or '-'} {z['cloud_region'] or ''}", mwh(z["energy_kwh"]), mwh(z["facility_energy_kwh"]), tonnes(z["emissions_kg"])] for z in data["zones"]],
+            [
+                [
+                    f"{z['zone']} - {z['zone_label']}",
+                    f"{z['cloud_provider'] or '-'} {z['cloud_region'] or ''}",
+                    mwh(z["energy_kwh"]),
+                    mwh(z["facility_energy_kwh"]),
+                    tonnes(z["emissions_kg"]),
+                ]
+                for z in data["zones"]
+            ],
             [66 * mm, 34 * mm, 22 * mm, 24 * mm, 24 * mm],
             numeric_from=2,
         )
@@ -315,25 +497,45 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
     story.append(
         _table(
             ["Provider", "IT MWh", "t CO2e (loc.)"],
-            [[p["cloud_provider"] or "own hardware or not stated", mwh(p["energy_kwh"]), tonnes(p["emissions_kg"])] for p in data["providers"]],
+            [
+                [
+                    p["cloud_provider"] or "own hardware or not stated",
+                    mwh(p["energy_kwh"]),
+                    tonnes(p["emissions_kg"]),
+                ]
+                for p in data["providers"]
+            ],
             [70 * mm, 30 * mm, 30 * mm],
         )
     )
-    story.append(Paragraph("Energy by component, method and PUE", H2))
-    story.append(
-        _table(
-            ["", "MWh", "Share"],
-            [[name.upper(), mwh(c[name]["energy_kwh"]), pct(c[name]["share_pct"])] for name in ("cpu", "gpu", "ram")]
-            + [[f"{name.capitalize()} energy", mwh(m[name]["energy_kwh"]), pct(m[name]["share_pct"])] for name in ("measured", "estimated", "imported")],
-            [70 * mm, 30 * mm, 30 * mm],
-        )
+    components_table = _table(
+        ["", "MWh", "Share"],
+        [
+            [name.upper(), mwh(c[name]["energy_kwh"]), pct(c[name]["share_pct"])]
+            for name in ("cpu", "gpu", "ram")
+        ]
+        + [
+            [f"{name.capitalize()} energy", mwh(m[name]["energy_kwh"]), pct(m[name]["share_pct"])]
+            for name in ("measured", "estimated", "imported")
+        ],
+        [70 * mm, 30 * mm, 30 * mm],
     )
-    story.append(Spacer(1, 2 * mm))
+    pue_table = _table(
+        ["PUE", "IT MWh", "Facility MWh"],
+        [
+            [fmt(p["pue"], PLACES["pue"]), mwh(p["energy_kwh"]), mwh(p["facility_energy_kwh"])]
+            for p in data["pue"]["values"]
+        ],
+        [30 * mm, 30 * mm, 30 * mm],
+    )
     story.append(
-        _table(
-            ["PUE", "IT MWh", "Facility MWh"],
-            [[fmt(p["pue"], PLACES["pue"]), mwh(p["energy_kwh"]), mwh(p["facility_energy_kwh"])] for p in data["pue"]["values"]],
-            [30 * mm, 30 * mm, 30 * mm],
+        KeepTogether(
+            [
+                Paragraph("Energy by component, method and PUE", H2),
+                components_table,
+                Spacer(1, 2 * mm),
+                pue_table,
+            ]
         )
     )
 
@@ -341,36 +543,92 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
     story.append(
         _table(
             ["Zone", "g CO2e/kWh", "Year", "Dataset", "Source", "Facility MWh"],
-            [[f"{f['zone']}{' (fallback)' if f['is_fallback'] else ''}", fmt(f["g_per_kwh"], PLACES["g_per_kwh"]), str(f["year"]), f["dataset_version"], f["source"], mwh(f["facility_energy_kwh"])] for f in data["factors"]],
+            [
+                [
+                    f"{f['zone']}{' (fallback)' if f['is_fallback'] else ''}",
+                    fmt(f["g_per_kwh"], PLACES["g_per_kwh"]),
+                    str(f["year"]),
+                    f["dataset_version"],
+                    f["source"],
+                    mwh(f["facility_energy_kwh"]),
+                ]
+                for f in data["factors"]
+            ],
             [26 * mm, 20 * mm, 12 * mm, 20 * mm, 70 * mm, 22 * mm],
             numeric_from=5,
         )
     )
     for d in data["datasets"]:
-        story.append(Paragraph(f"<b>{_esc(d['version'])}</b>: {_esc(d['name'])} ({d['year']}). Licence: {_esc(d['licence'])}. {_esc(d['url'])}", SMALL))
+        story.append(
+            Paragraph(
+                f"<b>{_esc(d['version'])}</b>: {_esc(d['name'])} ({d['year']}). Licence: {_esc(d['licence'])}. {_esc(d['url'])}",
+                SMALL,
+            )
+        )
 
     story.append(Paragraph("Market-based accounting", H2))
     story.append(
         _table(
-            ["Zone", "Scope", "Facility MWh", "Covered MWh", "Residual g/kWh", "t CO2e (loc.)", "t CO2e (mkt.)"],
-            [[ln["zone"], "2" if ln["scope"] == "scope2" else "3 cat. 1", mwh(ln["facility_energy_kwh"]), mwh(ln["covered_kwh"]), fmt(ln["residual"]["g_per_kwh"], PLACES["g_per_kwh"]) + (" *" if ln["residual"]["is_fallback"] else ""), tonnes(ln["location_kg"]), tonnes(ln["market_kg"])] for ln in data["market"]["lines"]],
+            [
+                "Zone",
+                "Scope",
+                "Facility MWh",
+                "Covered MWh",
+                "Residual g/kWh",
+                "t CO2e (loc.)",
+                "t CO2e (mkt.)",
+            ],
+            [
+                [
+                    ln["zone"],
+                    "2" if ln["scope"] == "scope2" else "3 cat. 1",
+                    mwh(ln["facility_energy_kwh"]),
+                    mwh(ln["covered_kwh"]),
+                    fmt(ln["residual"]["g_per_kwh"], PLACES["g_per_kwh"])
+                    + (" *" if ln["residual"]["is_fallback"] else ""),
+                    tonnes(ln["location_kg"]),
+                    tonnes(ln["market_kg"]),
+                ]
+                for ln in data["market"]["lines"]
+            ],
             [22 * mm, 18 * mm, 24 * mm, 24 * mm, 26 * mm, 28 * mm, 28 * mm],
             numeric_from=2,
         )
     )
-    story.append(Paragraph("* No residual mix published for this zone: the location-based factor is used, which may understate market-based emissions.", SMALL))
+    story.append(
+        Paragraph(
+            "* No residual mix published for this zone: the location-based factor is used, which may understate market-based emissions.",
+            SMALL,
+        )
+    )
     if data["market"]["instruments"]:
         story.append(Paragraph("Contractual instruments", H3))
         story.append(
             _table(
                 ["Instrument", "Zone", "Valid", "Basis", "g/kWh", "Used MWh", "Unused MWh"],
-                [[ins["kind_label"], ins["zone"], f"{ins['period_start']} to {ins['period_end']}", ins["basis"], fmt(ins["g_per_kwh"], PLACES["g_per_kwh"]), mwh(ins["used_kwh"]), mwh(ins["unused_kwh"])] for ins in data["market"]["instruments"]],
+                [
+                    [
+                        ins["kind_label"],
+                        ins["zone"],
+                        f"{ins['period_start']} to {ins['period_end']}",
+                        ins["basis"],
+                        fmt(ins["g_per_kwh"], PLACES["g_per_kwh"]),
+                        mwh(ins["used_kwh"]),
+                        mwh(ins["unused_kwh"]),
+                    ]
+                    for ins in data["market"]["instruments"]
+                ],
                 [34 * mm, 14 * mm, 26 * mm, 44 * mm, 14 * mm, 19 * mm, 19 * mm],
                 numeric_from=4,
             )
         )
     else:
-        story.append(Paragraph("No contractual instruments recorded for this period: market-based emissions use residual mixes only.", BODY))
+        story.append(
+            Paragraph(
+                "No contractual instruments recorded for this period: market-based emissions use residual mixes only.",
+                BODY,
+            )
+        )
 
     story.append(Paragraph("Data gaps", H2))
     g = data["gaps"]
@@ -378,10 +636,19 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
         _table(
             ["Gap", "Value"],
             [
-                ["Energy with unknown location (world average applied)", f"{mwh(g['location_unknown_energy_kwh'])} MWh ({pct(g['location_unknown_share_pct'])})"],
-                ["Lost runs (stopped reporting before finishing)", f"{g['lost_run_count']:,} runs, {mwh(g['lost_energy_kwh'])} MWh reported"],
+                [
+                    "Energy with unknown location (world average applied)",
+                    f"{mwh(g['location_unknown_energy_kwh'])} MWh ({pct(g['location_unknown_share_pct'])})",
+                ],
+                [
+                    "Lost runs (stopped reporting before finishing)",
+                    f"{g['lost_run_count']:,} runs, {mwh(g['lost_energy_kwh'])} MWh reported",
+                ],
                 ["Runs still running at generation time", f"{g['running_run_count']:,}"],
-                ["Imported energy (method of the other tool unknown)", f"{mwh(g['imported_energy_kwh'])} MWh ({pct(g['imported_share_pct'])})"],
+                [
+                    "Imported energy (method of the other tool unknown)",
+                    f"{mwh(g['imported_energy_kwh'])} MWh ({pct(g['imported_share_pct'])})",
+                ],
             ],
             [100 * mm, 70 * mm],
         )
@@ -391,7 +658,18 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
     story.append(
         _table(
             ["Run", "Project", "Status", "Zone", "MWh", "t CO2e", "GPU-h"],
-            [[r["name"], r["project"], r["status"], r["zone"], mwh(r["energy_kwh"]), tonnes(r["emissions_kg"]), fmt(r["gpu_hours"], PLACES["hours"])] for r in data["top_runs"]],
+            [
+                [
+                    r["name"],
+                    r["project"],
+                    r["status"],
+                    r["zone"],
+                    mwh(r["energy_kwh"]),
+                    tonnes(r["emissions_kg"]),
+                    fmt(r["gpu_hours"], PLACES["hours"]),
+                ]
+                for r in data["top_runs"]
+            ],
             [46 * mm, 30 * mm, 18 * mm, 20 * mm, 20 * mm, 20 * mm, 16 * mm],
             numeric_from=4,
         )
@@ -400,7 +678,11 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
     story.append(PageBreak())
     story.append(Paragraph("Methodology and defaults", H2))
     for section in data["methodology"]:
-        story.append(KeepTogether([Paragraph(_esc(section["title"]), H3), Paragraph(_esc(section["text"]), BODY)]))
+        story.append(
+            KeepTogether(
+                [Paragraph(_esc(section["title"]), H3), Paragraph(_esc(section["text"]), BODY)]
+            )
+        )
     doc.build(story, canvasmaker=canvas_cls)
     return buf.getvalue()
 

@@ -28,7 +28,9 @@ def quarter(year: int, q: int) -> Period:
     if not 1 <= q <= 4:
         raise ValueError(f"quarter must be 1 to 4, got {q}")
     start = datetime(year, 3 * (q - 1) + 1, 1, tzinfo=UTC)
-    end = datetime(year + 1, 1, 1, tzinfo=UTC) if q == 4 else datetime(year, 3 * q + 1, 1, tzinfo=UTC)
+    end = (
+        datetime(year + 1, 1, 1, tzinfo=UTC) if q == 4 else datetime(year, 3 * q + 1, 1, tzinfo=UTC)
+    )
     return Period(start, end, f"{year}Q{q}")
 
 

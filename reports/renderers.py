@@ -81,7 +81,9 @@ def _fmt(kind: str) -> str:
     return "#,##0." + "0" * PLACES[kind] if PLACES[kind] else "#,##0"
 
 
-def _table(ws: Worksheet, top: int, headers: list[str], rows: list[list[Any]], kinds: list[str | None]) -> int:
+def _table(
+    ws: Worksheet, top: int, headers: list[str], rows: list[list[Any]], kinds: list[str | None]
+) -> int:
     """Write a header row and rows from ``top``; return the next free row."""
     for col, h in enumerate(headers, 1):
         cell = ws.cell(row=top, column=col, value=h)
@@ -91,7 +93,9 @@ def _table(ws: Worksheet, top: int, headers: list[str], rows: list[list[Any]], k
     for r, values in enumerate(rows, top + 1):
         for col, (value, kind) in enumerate(zip(values, kinds, strict=True), 1):
             number = isinstance(value, int | float) and not isinstance(value, bool)
-            cell = ws.cell(row=r, column=col, value=rounded(value, PLACES[kind]) if kind and number else value)
+            cell = ws.cell(
+                row=r, column=col, value=rounded(value, PLACES[kind]) if kind and number else value
+            )
             if kind and number:
                 cell.number_format = _fmt(kind)
     return top + len(rows) + 2
@@ -125,15 +129,50 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     prev = s["comparisons"]["previous_period"]
     year = s["comparisons"]["same_period_last_year"]
     rows = [
-        ["IT energy (MWh)", _mwh(s["energy_kwh"]), _mwh(prev["energy_kwh"]), prev["change_pct"]["energy_kwh"], _mwh(year["energy_kwh"]), year["change_pct"]["energy_kwh"]],
-        ["Facility energy (MWh)", _mwh(s["facility_energy_kwh"]), _mwh(prev["facility_energy_kwh"]), prev["change_pct"]["facility_energy_kwh"], _mwh(year["facility_energy_kwh"]), year["change_pct"]["facility_energy_kwh"]],
-        ["Emissions, location-based (t CO2e)", _t(s["location_kg"]), _t(prev["location_kg"]), prev["change_pct"]["location_kg"], _t(year["location_kg"]), year["change_pct"]["location_kg"]],
-        ["Emissions, market-based (t CO2e)", _t(s["market_kg"]), _t(prev["market_kg"]), prev["change_pct"]["market_kg"], _t(year["market_kg"]), year["change_pct"]["market_kg"]],
+        [
+            "IT energy (MWh)",
+            _mwh(s["energy_kwh"]),
+            _mwh(prev["energy_kwh"]),
+            prev["change_pct"]["energy_kwh"],
+            _mwh(year["energy_kwh"]),
+            year["change_pct"]["energy_kwh"],
+        ],
+        [
+            "Facility energy (MWh)",
+            _mwh(s["facility_energy_kwh"]),
+            _mwh(prev["facility_energy_kwh"]),
+            prev["change_pct"]["facility_energy_kwh"],
+            _mwh(year["facility_energy_kwh"]),
+            year["change_pct"]["facility_energy_kwh"],
+        ],
+        [
+            "Emissions, location-based (t CO2e)",
+            _t(s["location_kg"]),
+            _t(prev["location_kg"]),
+            prev["change_pct"]["location_kg"],
+            _t(year["location_kg"]),
+            year["change_pct"]["location_kg"],
+        ],
+        [
+            "Emissions, market-based (t CO2e)",
+            _t(s["market_kg"]),
+            _t(prev["market_kg"]),
+            prev["change_pct"]["market_kg"],
+            _t(year["market_kg"]),
+            year["change_pct"]["market_kg"],
+        ],
     ]
     nxt = _table(
         ws,
         5,
-        ["Figure", "This period", f"Previous ({prev['label']})", "Change %", f"Year before ({year['label']})", "Change %"],
+        [
+            "Figure",
+            "This period",
+            f"Previous ({prev['label']})",
+            "Change %",
+            f"Year before ({year['label']})",
+            "Change %",
+        ],
         rows,
         [None, "mwh", "mwh", "pct", "mwh", "pct"],
     )
@@ -157,7 +196,11 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     ws.cell(row=nxt, column=1, value="Figure").font = HEAD
     for r, (label, value, kind) in enumerate(rows2, nxt + 1):
         ws.cell(row=r, column=1, value=label)
-        cell = ws.cell(row=r, column=2, value=rounded(value, PLACES[kind]) if kind and value is not None else value)
+        cell = ws.cell(
+            row=r,
+            column=2,
+            value=rounded(value, PLACES[kind]) if kind and value is not None else value,
+        )
         if kind:
             cell.number_format = _fmt(kind)
     _widths(ws, [40, 16, 18, 12, 20, 12])
@@ -166,9 +209,27 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     _table(
         ws,
         1,
-        ["Project", "Scope", "Runs", "IT energy (MWh)", "Facility energy (MWh)", "Location-based (t CO2e)", "Measured (MWh)", "GPU-hours"],
         [
-            [p["name"], p["scope"], p["run_count"], _mwh(p["energy_kwh"]), _mwh(p["facility_energy_kwh"]), _t(p["emissions_kg"]), _mwh(p["measured_energy_kwh"]), p["gpu_hours"]]
+            "Project",
+            "Scope",
+            "Runs",
+            "IT energy (MWh)",
+            "Facility energy (MWh)",
+            "Location-based (t CO2e)",
+            "Measured (MWh)",
+            "GPU-hours",
+        ],
+        [
+            [
+                p["name"],
+                p["scope"],
+                p["run_count"],
+                _mwh(p["energy_kwh"]),
+                _mwh(p["facility_energy_kwh"]),
+                _t(p["emissions_kg"]),
+                _mwh(p["measured_energy_kwh"]),
+                p["gpu_hours"],
+            ]
             for p in data["projects"]
         ],
         [None, None, None, "mwh", "mwh", "t", "mwh", "hours"],
@@ -179,9 +240,25 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     nxt = _table(
         ws,
         1,
-        ["Zone", "Zone name", "Provider", "Region", "IT energy (MWh)", "Facility energy (MWh)", "Location-based (t CO2e)"],
         [
-            [z["zone"], z["zone_label"], z["cloud_provider"] or "-", z["cloud_region"] or "-", _mwh(z["energy_kwh"]), _mwh(z["facility_energy_kwh"]), _t(z["emissions_kg"])]
+            "Zone",
+            "Zone name",
+            "Provider",
+            "Region",
+            "IT energy (MWh)",
+            "Facility energy (MWh)",
+            "Location-based (t CO2e)",
+        ],
+        [
+            [
+                z["zone"],
+                z["zone_label"],
+                z["cloud_provider"] or "-",
+                z["cloud_region"] or "-",
+                _mwh(z["energy_kwh"]),
+                _mwh(z["facility_energy_kwh"]),
+                _t(z["emissions_kg"]),
+            ]
             for z in data["zones"]
         ],
         [None, None, None, None, "mwh", "mwh", "t"],
@@ -190,7 +267,14 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         ws,
         nxt,
         ["Provider", "IT energy (MWh)", "Location-based (t CO2e)"],
-        [[p["cloud_provider"] or "(own or unknown)", _mwh(p["energy_kwh"]), _t(p["emissions_kg"])] for p in data["providers"]],
+        [
+            [
+                p["cloud_provider"] or "(own or unknown)",
+                _mwh(p["energy_kwh"]),
+                _t(p["emissions_kg"]),
+            ]
+            for p in data["providers"]
+        ],
         [None, "mwh", "t"],
     )
     _widths(ws, [14, 40, 14, 16, 16, 18, 20])
@@ -199,9 +283,33 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     _table(
         ws,
         1,
-        ["Zone", "Zone name", "Dataset", "g CO2e/kWh", "Year", "Fallback", "Source", "Licence", "URL", "Facility energy (MWh)", "t CO2e"],
         [
-            [f["zone"], f["zone_label"], f["dataset_version"], f["g_per_kwh"], f["year"], "yes" if f["is_fallback"] else "no", f["source"], f["licence"], f["url"], _mwh(f["facility_energy_kwh"]), _t(f["emissions_kg"])]
+            "Zone",
+            "Zone name",
+            "Dataset",
+            "g CO2e/kWh",
+            "Year",
+            "Fallback",
+            "Source",
+            "Licence",
+            "URL",
+            "Facility energy (MWh)",
+            "t CO2e",
+        ],
+        [
+            [
+                f["zone"],
+                f["zone_label"],
+                f["dataset_version"],
+                f["g_per_kwh"],
+                f["year"],
+                "yes" if f["is_fallback"] else "no",
+                f["source"],
+                f["licence"],
+                f["url"],
+                _mwh(f["facility_energy_kwh"]),
+                _t(f["emissions_kg"]),
+            ]
             for f in data["factors"]
         ],
         [None, None, None, "g_per_kwh", None, None, None, None, None, "mwh", "t"],
@@ -212,9 +320,30 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     nxt = _table(
         ws,
         1,
-        ["Zone", "Scope", "Facility energy (MWh)", "Covered by instruments (MWh)", "Residual (MWh)", "Residual mix g/kWh", "Residual source", "Location-based (t)", "Market-based (t)"],
         [
-            [ln["zone"], ln["scope"], _mwh(ln["facility_energy_kwh"]), _mwh(ln["covered_kwh"]), _mwh(ln["residual_kwh"]), ln["residual"]["g_per_kwh"], ln["residual"]["source"] + (" (fallback: location factor)" if ln["residual"]["is_fallback"] else ""), _t(ln["location_kg"]), _t(ln["market_kg"])]
+            "Zone",
+            "Scope",
+            "Facility energy (MWh)",
+            "Covered by instruments (MWh)",
+            "Residual (MWh)",
+            "Residual mix g/kWh",
+            "Residual source",
+            "Location-based (t)",
+            "Market-based (t)",
+        ],
+        [
+            [
+                ln["zone"],
+                ln["scope"],
+                _mwh(ln["facility_energy_kwh"]),
+                _mwh(ln["covered_kwh"]),
+                _mwh(ln["residual_kwh"]),
+                ln["residual"]["g_per_kwh"],
+                ln["residual"]["source"]
+                + (" (fallback: location factor)" if ln["residual"]["is_fallback"] else ""),
+                _t(ln["location_kg"]),
+                _t(ln["market_kg"]),
+            ]
             for ln in data["market"]["lines"]
         ],
         [None, None, "mwh", "mwh", "mwh", "g_per_kwh", None, "t", "t"],
@@ -222,9 +351,31 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     _table(
         ws,
         nxt,
-        ["Instrument", "Zone", "Valid from", "Valid to", "Basis", "g CO2e/kWh", "Available (MWh)", "Used (MWh)", "Unused (MWh)", "Notes"],
         [
-            [ins["kind_label"], ins["zone"], ins["period_start"], ins["period_end"], ins["basis"], ins["g_per_kwh"], _mwh(ins["available_kwh"]), _mwh(ins["used_kwh"]), _mwh(ins["unused_kwh"]), ins["notes"]]
+            "Instrument",
+            "Zone",
+            "Valid from",
+            "Valid to",
+            "Basis",
+            "g CO2e/kWh",
+            "Available (MWh)",
+            "Used (MWh)",
+            "Unused (MWh)",
+            "Notes",
+        ],
+        [
+            [
+                ins["kind_label"],
+                ins["zone"],
+                ins["period_start"],
+                ins["period_end"],
+                ins["basis"],
+                ins["g_per_kwh"],
+                _mwh(ins["available_kwh"]),
+                _mwh(ins["used_kwh"]),
+                _mwh(ins["unused_kwh"]),
+                ins["notes"],
+            ]
             for ins in data["market"]["instruments"]
         ],
         [None, None, None, None, None, "g_per_kwh", "mwh", "mwh", "mwh", None],
@@ -239,7 +390,10 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         ws,
         2,
         ["Source", "Own operations (Scope 2)", "Cloud (Scope 3, for information)", "Total"],
-        [[k, _mwh(e5["own_operations"][k]), _mwh(e5["cloud"][k]), _mwh(e5["total"][k])] for k in ("fossil", "nuclear", "renewable", "unknown")],
+        [
+            [k, _mwh(e5["own_operations"][k]), _mwh(e5["cloud"][k]), _mwh(e5["total"][k])]
+            for k in ("fossil", "nuclear", "renewable", "unknown")
+        ],
         [None, "mwh", "mwh", "mwh"],
     )
     e6 = data["esrs_e1_6"]
@@ -250,8 +404,16 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         ["Line", "Location-based", "Market-based"],
         [
             ["Gross Scope 1", "not covered by the hub", "not covered by the hub"],
-            ["Gross Scope 2 (owned and colocated hardware)", _t(e6["scope2_location_kg"]), _t(e6["scope2_market_kg"])],
-            ["Gross Scope 3 category 1 (cloud)", _t(e6["scope3_cat1_location_kg"]), _t(e6["scope3_cat1_market_kg"])],
+            [
+                "Gross Scope 2 (owned and colocated hardware)",
+                _t(e6["scope2_location_kg"]),
+                _t(e6["scope2_market_kg"]),
+            ],
+            [
+                "Gross Scope 3 category 1 (cloud)",
+                _t(e6["scope3_cat1_location_kg"]),
+                _t(e6["scope3_cat1_market_kg"]),
+            ],
             ["Total", _t(e6["total_location_kg"]), _t(e6["total_market_kg"])],
         ],
         [None, "t", "t"],
@@ -265,7 +427,11 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         1,
         ["Gap", "Value", "Unit"],
         [
-            ["Energy with unknown location (world average used)", _mwh(g["location_unknown_energy_kwh"]), "MWh"],
+            [
+                "Energy with unknown location (world average used)",
+                _mwh(g["location_unknown_energy_kwh"]),
+                "MWh",
+            ],
             ["Share of energy with unknown location", g["location_unknown_share_pct"], "%"],
             ["Lost runs (stopped reporting)", g["lost_run_count"], "runs"],
             ["Energy reported by lost runs", _mwh(g["lost_energy_kwh"]), "MWh"],
@@ -281,9 +447,31 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     _table(
         ws,
         1,
-        ["Run", "Project", "Experiment", "Status", "Started", "Zone", "Energy (MWh)", "t CO2e", "GPU-hours", "Measured %"],
         [
-            [r["name"], r["project"], r["experiment"], r["status"], r["started_at"], r["zone"], _mwh(r["energy_kwh"]), _t(r["emissions_kg"]), r["gpu_hours"], r["measured_share_pct"]]
+            "Run",
+            "Project",
+            "Experiment",
+            "Status",
+            "Started",
+            "Zone",
+            "Energy (MWh)",
+            "t CO2e",
+            "GPU-hours",
+            "Measured %",
+        ],
+        [
+            [
+                r["name"],
+                r["project"],
+                r["experiment"],
+                r["status"],
+                r["started_at"],
+                r["zone"],
+                _mwh(r["energy_kwh"]),
+                _t(r["emissions_kg"]),
+                r["gpu_hours"],
+                r["measured_share_pct"],
+            ]
             for r in data["top_runs"]
         ],
         [None, None, None, None, None, None, "mwh", "t", "hours", "pct"],
@@ -301,7 +489,11 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         r += 1
     for d in data["datasets"]:
         ws.cell(row=r, column=1, value=f"Dataset {d['version']}").font = Font(bold=True)
-        ws.cell(row=r, column=2, value=f"{d['name']} ({d['year']}). {d['source']}. Licence: {d['licence']}. {d['url']}").alignment = Alignment(wrap_text=True)
+        ws.cell(
+            row=r,
+            column=2,
+            value=f"{d['name']} ({d['year']}). {d['source']}. Licence: {d['licence']}. {d['url']}",
+        ).alignment = Alignment(wrap_text=True)
         r += 1
     _widths(ws, [30, 120])
 

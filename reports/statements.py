@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Any
 
 import carbon
-
 from api import queries
-from api.models import Experiment, Run
+from api.models import METHOD_CHOICES, Experiment, Measurement, Run
 from reports.models import HardwareFootprint
 from reports.rounding import PLACES, fmt
 
@@ -27,7 +26,11 @@ class RunSci:
 
 
 def _hours(run: Run) -> float:
-    return run.wall_duration_s / 3600.0 if run.wall_duration_s else run.duration_s / 3600.0 / max(run.rank_count, 1)
+    return (
+        run.wall_duration_s / 3600.0
+        if run.wall_duration_s
+        else run.duration_s / 3600.0 / max(run.rank_count, 1)
+    )
 
 
 def run_sci(run: Run) -> RunSci:
@@ -38,7 +41,11 @@ def run_sci(run: Run) -> RunSci:
     """
     gpu_model = str(run.hardware.get("gpu_model") or "").strip()
     gpu_count = int(run.hardware.get("gpu_count") or 0)
-    footprint = HardwareFootprint.objects.filter(model_name__iexact=gpu_model).first() if gpu_model else None
+    footprint = (
+        HardwareFootprint.objects.filter(model_name__iexact=gpu_model).first()
+        if gpu_model
+        else None
+    )
     hours = _hours(run)
     if footprint is not None and gpu_count > 0:
         reserved = min(hours, footprint.lifetime_hours)
@@ -69,7 +76,11 @@ def _hardware(runs: list[Run]) -> str:
         if hw.get("gpu_model"):
             parts.append(f"{hw.get('gpu_count') or 1} x {hw['gpu_model']}")
         if hw.get("cpu_model"):
-            parts.append(f"{hw.get('cpu_count') or 1} x {hw['cpu_model']}" if hw.get("cpu_count") else str(hw["cpu_model"]))
+            parts.append(
+                f"{hw.get('cpu_count') or 1} x {hw['cpu_model']}"
+                if hw.get("cpu_count")
+                else str(hw["cpu_model"])
+            )
         if hw.get("ram_gb"):
             parts.append(f"{hw['ram_gb']:g} GB RAM")
         text = ", ".join(parts) or "not reported"
@@ -102,30 +113,47 @@ def run_statement(run: Run) -> dict[str, Any]:
         "cpu_kwh": run.cpu_energy_kwh,
         "gpu_kwh": run.gpu_energy_kwh,
         "ram_kwh": run.ram_energy_kwh,
-        "measured_pct": run.measured_energy_kwh / run.energy_kwh * 100.0 if run.energy_kwh else None,
+        "measured_pct": run.measured_energy_kwh / run.energy_kwh * 100.0
+        if run.energy_kwh
+        else None,
         "pue": run.pue,
         "facility_kwh": run.energy_kwh * run.pue,
-        "location": run.zone_label + ("" if run.location_known else " (location unknown: world average)"),
-        "factors": [f"{f.g_per_kwh:g} g CO2e/kWh ({f.zone}, {f.source}, {f.year}; dataset {f.dataset_version})"],
+        "location": run.zone_label
+        + ("" if run.location_known else " (location unknown: world average)"),
+        "factors": [
+            f"{f.g_per_kwh:g} g CO2e/kWh ({f.zone}, {f.source}, {f.year}; dataset {f.dataset_version})"
+        ],
         "emissions_kg": run.emissions_kg,
         "sci_kg": sci_run.result.sci_kg,
         "sci_unit": "per training run",
         "embodied_kg": sci_run.result.embodied_kg,
         "embodied_note": sci_run.embodied_note,
         "run_count": 1,
+        "methods": energy_methods([run]),
     }
 
 
 def experiment_statement(exp: Experiment) -> dict[str, Any]:
     """The facts of an experiment's statement: every run, failed and lost included."""
-    runs = list(Run.objects.filter(experiment=exp).select_related("factor", "project").order_by("started_at", "id"))
+    runs = list(
+        Run.objects.filter(experiment=exp)
+        .select_related("factor", "project")
+        .order_by("started_at", "id")
+    )
     totals = queries.run_totals(Run.objects.filter(experiment=exp))
     scis = [run_sci(r) for r in runs]
     total_sci = sum(s.result.total_kg for s in scis)
     energy = totals["energy_kwh"]
     facility = sum(r.energy_kwh * r.pue for r in runs)
-    factors = sorted({f"{r.factor.g_per_kwh:g} g CO2e/kWh ({r.factor.zone}, {r.factor.source}, {r.factor.year}; dataset {r.factor.dataset_version})" for r in runs})
-    locations = sorted({r.zone_label + ("" if r.location_known else " (location unknown)") for r in runs})
+    factors = sorted(
+        {
+            f"{r.factor.g_per_kwh:g} g CO2e/kWh ({r.factor.zone}, {r.factor.source}, {r.factor.year}; dataset {r.factor.dataset_version})"
+            for r in runs
+        }
+    )
+    locations = sorted(
+        {r.zone_label + ("" if r.location_known else " (location unknown)") for r in runs}
+    )
     notes = sorted({s.embodied_note for s in scis})
     starts = [r.first_start for r in runs if r.first_start]
     ends = [r.last_end for r in runs if r.last_end]
@@ -152,23 +180,44 @@ def experiment_statement(exp: Experiment) -> dict[str, Any]:
         "embodied_kg": sum(s.result.embodied_kg for s in scis),
         "embodied_note": "; ".join(notes) or "not configured",
         "run_count": len(runs),
+        "methods": energy_methods(runs),
     }
 
 
 METHOD = (
-    "Energy was recorded per process and interval by Emissions Hub (CPU from RAPL counters or "
-    "a TDP model, GPU from NVML, RAM from a per-GB model), multiplied by the data centre's PUE, "
-    "and converted to emissions with the yearly average carbon intensity of the grid zone where "
-    "the computation ran (location-based, GHG Protocol Scope 2 Guidance). The Software Carbon "
-    "Intensity follows ISO/IEC 21031:2024, SCI = (E x I + M) per R."
+    "Energy was recorded per process and interval by Emissions Hub ({methods}), multiplied by "
+    "the data centre's PUE, and converted to emissions with the yearly average carbon intensity "
+    "of the grid zone where the computation ran (location-based, GHG Protocol Scope 2 "
+    "Guidance). The Software Carbon Intensity follows ISO/IEC 21031:2024, SCI = (E x I + M) per R."
 )
+METHOD_LABELS = dict(METHOD_CHOICES)
+
+
+def energy_methods(runs: list[Run]) -> str:
+    """How each component's energy was obtained in these runs, from their measurements."""
+    rows = (
+        Measurement.objects.filter(run__in=runs)
+        .order_by()
+        .values_list("cpu_method", "gpu_method", "ram_method")
+        .distinct()
+    )
+    used: dict[str, set[str]] = {"CPU": set(), "GPU": set(), "RAM": set()}
+    for cpu, gpu, ram in rows:
+        for name, method in (("CPU", cpu), ("GPU", gpu), ("RAM", ram)):
+            if method != "none":
+                used[name].add(METHOD_LABELS.get(method, method))
+    parts = [f"{name}: {', '.join(sorted(methods))}" for name, methods in used.items() if methods]
+    return "; ".join(parts) or "no measurements"
 
 
 def _lines(s: dict[str, Any]) -> list[tuple[str, str]]:
     kwh, kg = PLACES["kwh"], PLACES["kg"]
     return [
         ("Hardware", s["hardware"]),
-        ("Duration", f"{fmt(s['wall_hours'], PLACES['hours'])} h wall-clock ({s['period']}); {fmt(s['gpu_hours'], PLACES['hours'])} GPU-hours"),
+        (
+            "Duration",
+            f"{fmt(s['wall_hours'], PLACES['hours'])} h wall-clock ({s['period']}); {fmt(s['gpu_hours'], PLACES['hours'])} GPU-hours",
+        ),
         (
             "Energy",
             f"{fmt(s['energy_kwh'], kwh)} kWh IT energy (CPU {fmt(s['cpu_kwh'], kwh)}, GPU {fmt(s['gpu_kwh'], kwh)}, "
@@ -182,25 +231,41 @@ def _lines(s: dict[str, Any]) -> list[tuple[str, str]]:
             "SCI (ISO/IEC 21031)",
             f"{fmt(s['sci_kg'], kg)} kg CO2e {s['sci_unit']}; embodied emissions {fmt(s['embodied_kg'], kg)} kg CO2e ({s['embodied_note']})",
         ),
-        ("Method", METHOD),
+        ("Method", METHOD.format(methods=s["methods"])),
     ]
 
 
 def to_markdown(s: dict[str, Any]) -> str:
     """A Markdown statement, ready to paste into a paper's appendix or a README."""
-    out = [f"## Carbon statement: {s['subject']}", "", f"Project *{s['project']}*, experiment *{s['experiment']}*.", ""]
+    out = [
+        f"## Carbon statement: {s['subject']}",
+        "",
+        f"Project *{s['project']}*, experiment *{s['experiment']}*.",
+        "",
+    ]
     out += ["| | |", "|---|---|"]
     out += [f"| **{k}** | {v.replace('|', '/')} |" for k, v in _lines(s)]
     out += [
         "",
-        f"Training {s['subject']} used {fmt(s['energy_kwh'], PLACES['kwh'])} kWh of electricity and emitted "
+        f"The {s['subject']} used {fmt(s['energy_kwh'], PLACES['kwh'])} kWh of electricity and emitted "
         f"{fmt(s['emissions_kg'], PLACES['kg'])} kg CO2e (location-based), as recorded by Emissions Hub.",
         "",
     ]
     return "\n".join(out)
 
 
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def tex_escape(text: str) -> str:

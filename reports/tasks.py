@@ -20,7 +20,7 @@ from django.utils import timezone
 from api.models import Organisation
 from reports.generate import generate
 from reports.models import Report, ReportFile, ReportFormat, ReportStatus
-from reports.periods import Period, last_closed_quarter
+from reports.periods import Period, custom, last_closed_quarter
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,11 @@ def dispatch(report: Report) -> None:
 def generate_report(report_id: int) -> str:
     """Generate a queued report; a report already claimed or finished is left alone."""
     claimed = Report.objects.filter(pk=report_id, status=ReportStatus.QUEUED).update(
-        status=ReportStatus.RUNNING, started_at=timezone.now(), progress_pct=1, progress_message="Starting", error=""
+        status=ReportStatus.RUNNING,
+        started_at=timezone.now(),
+        progress_pct=1,
+        progress_message="Starting",
+        error="",
     )
     if not claimed:
         return "skipped"
@@ -63,7 +67,10 @@ def generate_report(report_id: int) -> str:
 
 def _fail(report: Report, message: str) -> None:
     Report.objects.filter(pk=report.pk).update(
-        status=ReportStatus.FAILED, finished_at=timezone.now(), error=message[:2000], progress_message="Failed"
+        status=ReportStatus.FAILED,
+        finished_at=timezone.now(),
+        error=message[:2000],
+        progress_message="Failed",
     )
 
 
@@ -73,7 +80,9 @@ def email_report(report_id: int) -> bool:
     recipients = report.organisation.recipients()
     if report.status != ReportStatus.DONE or not recipients:
         return False
-    if not Report.objects.filter(pk=report_id, emailed_at__isnull=True).update(emailed_at=timezone.now()):
+    if not Report.objects.filter(pk=report_id, emailed_at__isnull=True).update(
+        emailed_at=timezone.now()
+    ):
         return False  # already sent
     link = settings.SITE_URL + reverse("reports:detail", args=[report.uuid])
     body = (
@@ -100,14 +109,18 @@ def email_report(report_id: int) -> bool:
 
 
 def filename_for(report: Report, fmt: str) -> str:
-    safe = "".join(ch if ch.isalnum() else "-" for ch in report.organisation.name).strip("-").lower()
-    label = report.title.split(" ")[-1] if report.scheduled else report.period_start.date().isoformat()
-    return f"carbon-report-{safe}-{label}.{fmt}"
+    def slug(text: str) -> str:
+        return "-".join("".join(ch if ch.isalnum() else " " for ch in text).lower().split())
+
+    label = custom(report.period_start, report.period_end).label
+    return f"carbon-report-{slug(report.organisation.name)}-{slug(label)}.{fmt}"
 
 
 def create_scheduled(org: Organisation, period: Period) -> Report | None:
     """The scheduled report of that organisation and period, created once; None if it exists."""
-    if Report.objects.filter(organisation=org, period_start=period.start, period_end=period.end, scheduled=True).exists():
+    if Report.objects.filter(
+        organisation=org, period_start=period.start, period_end=period.end, scheduled=True
+    ).exists():
         return None
     try:
         with transaction.atomic():
@@ -138,6 +151,8 @@ def schedule_quarterly_reports(now_iso: str | None = None) -> int:
     for org in Organisation.objects.order_by("id"):
         if create_scheduled(org, period) is not None:
             created += 1
-    for report_id in Report.objects.filter(scheduled=True, status=ReportStatus.DONE, emailed_at__isnull=True).values_list("pk", flat=True):
+    for report_id in Report.objects.filter(
+        scheduled=True, status=ReportStatus.DONE, emailed_at__isnull=True
+    ).values_list("pk", flat=True):
         email_report(report_id)
     return created

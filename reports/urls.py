@@ -11,8 +11,14 @@ app_name = "reports"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.report_list, name="list"),
     path("instruments/", views.instrument_list, name="instruments"),
-    path("instruments/<str:instrument_id>/delete", views.instrument_delete, name="instrument-delete"),
-    re_path(r"^statement/run/(?P<run_id>[0-9a-fA-F-]{32,36})\.(?P<ext>md|tex)$", views.run_statement, name="run-statement"),
+    path(
+        "instruments/<str:instrument_id>/delete", views.instrument_delete, name="instrument-delete"
+    ),
+    re_path(
+        r"^statement/run/(?P<run_id>[0-9a-fA-F-]{32,36})\.(?P<ext>md|tex)$",
+        views.run_statement,
+        name="run-statement",
+    ),
     re_path(
         r"^statement/experiment/(?P<experiment_id>[0-9a-fA-F-]{32,36})\.(?P<ext>md|tex)$",
         views.experiment_statement,

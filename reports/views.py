@@ -8,10 +8,11 @@ instruments. Another organisation's report is a 404, like a missing one.
 from __future__ import annotations
 
 import uuid as uuidlib
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
@@ -26,6 +27,11 @@ from reports.models import ContractualInstrument, Report, ReportFile, ReportForm
 from reports.tasks import dispatch, filename_for
 
 
+def _user(request: HttpRequest) -> User:
+    # Every view here is behind login_required, so the user is a real one.
+    return cast(User, request.user)
+
+
 def _uuid(value: str) -> uuidlib.UUID:
     try:
         return uuidlib.UUID(value)
@@ -34,7 +40,7 @@ def _uuid(value: str) -> uuidlib.UUID:
 
 
 def _organisations(request: HttpRequest) -> list[Organisation]:
-    return list(Organisation.objects.filter(memberships__user=request.user).order_by("name"))
+    return list(Organisation.objects.filter(memberships__user=_user(request)).order_by("name"))
 
 
 def _organisation(request: HttpRequest) -> Organisation:
@@ -52,7 +58,12 @@ def _organisation(request: HttpRequest) -> Organisation:
 
 
 def _report(request: HttpRequest, report_id: str) -> Report:
-    report = Report.objects.for_user(request.user).select_related("organisation").filter(uuid=_uuid(report_id)).first()
+    report = (
+        Report.objects.for_user(request.user)
+        .select_related("organisation")
+        .filter(uuid=_uuid(report_id))
+        .first()
+    )
     if report is None:
         raise Http404
     return report
@@ -68,7 +79,13 @@ def report_list(request: HttpRequest) -> HttpResponse:
             return HttpResponseForbidden("Viewers may download reports but not generate them.")
         form = ReportForm(request.POST, organisation=org)
         if form.is_valid():
-            report = _create(org, request.user, form.period, form.cleaned_data["scope"] == "all", list(form.cleaned_data["projects"]))
+            report = _create(
+                org,
+                request.user,
+                form.period,
+                form.cleaned_data["scope"] == "all",
+                list(form.cleaned_data["projects"]),
+            )
             return redirect("reports:detail", report_id=report.uuid)
     reports = Report.objects.filter(organisation=org).order_by("-created")[:100]
     return render(
@@ -85,7 +102,9 @@ def report_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _create(org: Organisation, user: Any, period: Any, all_projects: bool, projects: list[Any]) -> Report:
+def _create(
+    org: Organisation, user: Any, period: Any, all_projects: bool, projects: list[Any]
+) -> Report:
     with transaction.atomic():
         report = Report.objects.create(
             organisation=org,
@@ -104,7 +123,12 @@ def _create(org: Organisation, user: Any, period: Any, all_projects: bool, proje
 @login_required
 def report_detail(request: HttpRequest, report_id: str) -> HttpResponse:
     report = _report(request, report_id)
-    files = ReportFile.objects.filter(report=report).only("format", "size_bytes", "sha256").order_by("format")
+    # People look for the PDF first, then the workbook.
+    order = [ReportFormat.PDF, ReportFormat.XLSX, ReportFormat.CSV, ReportFormat.JSON]
+    files = sorted(
+        ReportFile.objects.filter(report=report).only("format", "size_bytes", "sha256"),
+        key=lambda f: order.index(ReportFormat(f.format)),
+    )
     return render(
         request,
         "reports/detail.html",
@@ -133,7 +157,9 @@ def report_status(request: HttpRequest, report_id: str) -> JsonResponse:
             "data_sha256": report.data_sha256,
             "files": [
                 {"format": f, "url": reverse("reports:download", args=[report.uuid, f])}
-                for f in ReportFile.objects.filter(report=report).order_by("format").values_list("format", flat=True)
+                for f in ReportFile.objects.filter(report=report)
+                .order_by("format")
+                .values_list("format", flat=True)
             ],
         }
     )
@@ -164,7 +190,13 @@ def report_regenerate(request: HttpRequest, report_id: str) -> HttpResponse:
         return HttpResponseForbidden("Viewers may download reports but not generate them.")
     from reports.periods import custom
 
-    again = _create(report.organisation, request.user, custom(report.period_start, report.period_end), report.all_projects, list(report.projects.all()))
+    again = _create(
+        report.organisation,
+        request.user,
+        custom(report.period_start, report.period_end),
+        report.all_projects,
+        list(report.projects.all()),
+    )
     return redirect("reports:detail", report_id=again.uuid)
 
 
@@ -179,21 +211,32 @@ def instrument_list(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             inst = form.save(commit=False)
             inst.organisation = org
-            inst.created_by = request.user
+            inst.created_by = _user(request)
             inst.save()
             messages.success(request, f"Recorded {inst}.")
             return redirect(reverse("reports:instruments") + f"?org={org.uuid}")
     return render(
         request,
         "reports/instruments.html",
-        {"org": org, "orgs": _organisations(request), "form": form, "instruments": ContractualInstrument.objects.filter(organisation=org)},
+        {
+            "org": org,
+            "orgs": _organisations(request),
+            "form": form,
+            "instruments": ContractualInstrument.objects.filter(organisation=org),
+        },
     )
 
 
 @login_required
 @require_POST
 def instrument_delete(request: HttpRequest, instrument_id: str) -> HttpResponse:
-    inst = ContractualInstrument.objects.filter(uuid=_uuid(instrument_id), organisation__memberships__user=request.user).select_related("organisation").first()
+    inst = (
+        ContractualInstrument.objects.filter(
+            uuid=_uuid(instrument_id), organisation__memberships__user=_user(request)
+        )
+        .select_related("organisation")
+        .first()
+    )
     if inst is None:
         raise Http404
     if not has_role(request.user, inst.organisation, Role.ADMIN):
@@ -206,23 +249,47 @@ def instrument_delete(request: HttpRequest, instrument_id: str) -> HttpResponse:
 
 def _statement_response(facts: dict[str, Any], ext: str, name: str) -> HttpResponse:
     if ext == "md":
-        return HttpResponse(statements.to_markdown(facts), content_type="text/markdown; charset=utf-8", headers={"Content-Disposition": f'inline; filename="{name}.md"'})
-    return HttpResponse(statements.to_latex(facts), content_type="application/x-tex; charset=utf-8", headers={"Content-Disposition": f'inline; filename="{name}.tex"'})
+        return HttpResponse(
+            statements.to_markdown(facts),
+            content_type="text/markdown; charset=utf-8",
+            headers={"Content-Disposition": f'inline; filename="{name}.md"'},
+        )
+    return HttpResponse(
+        statements.to_latex(facts),
+        content_type="application/x-tex; charset=utf-8",
+        headers={"Content-Disposition": f'inline; filename="{name}.tex"'},
+    )
 
 
 @login_required
 @require_GET
 def run_statement(request: HttpRequest, run_id: str, ext: str) -> HttpResponse:
-    run = Run.objects.filter(uuid=_uuid(run_id), project__organisation__memberships__user=request.user).select_related("factor", "project", "experiment").first()
+    run = (
+        Run.objects.filter(
+            uuid=_uuid(run_id), project__organisation__memberships__user=_user(request)
+        )
+        .select_related("factor", "project", "experiment")
+        .first()
+    )
     if run is None:
         raise Http404
-    return _statement_response(statements.run_statement(run), ext, f"carbon-statement-run-{run.uuid}")
+    return _statement_response(
+        statements.run_statement(run), ext, f"carbon-statement-run-{run.uuid}"
+    )
 
 
 @login_required
 @require_GET
 def experiment_statement(request: HttpRequest, experiment_id: str, ext: str) -> HttpResponse:
-    exp = Experiment.objects.filter(uuid=_uuid(experiment_id), project__organisation__memberships__user=request.user).select_related("project").first()
+    exp = (
+        Experiment.objects.filter(
+            uuid=_uuid(experiment_id), project__organisation__memberships__user=_user(request)
+        )
+        .select_related("project")
+        .first()
+    )
     if exp is None:
         raise Http404
-    return _statement_response(statements.experiment_statement(exp), ext, f"carbon-statement-experiment-{exp.uuid}")
+    return _statement_response(
+        statements.experiment_statement(exp), ext, f"carbon-statement-experiment-{exp.uuid}"
+    )

@@ -41,12 +41,20 @@ class Config:
     spool_dir: str | None = None
     timeout_s: float = 10.0
     flush_timeout_s: float = 5.0
+    batch_wait_s: float = 10.0  # env/file only: how long the worker gathers measurements
     no_cloud_detect: bool = False
     handle_signals: bool = True
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
-_FLOATS = {"pue", "interval_s", "summary_every_min", "timeout_s", "flush_timeout_s"}
+_FLOATS = {
+    "pue",
+    "interval_s",
+    "summary_every_min",
+    "timeout_s",
+    "flush_timeout_s",
+    "batch_wait_s",
+}
 _INTS = {"epochs_total", "predict_after_epochs"}
 _BOOLS = {"summary", "no_cloud_detect", "handle_signals"}
 _LISTS = {"tags", "gpu_ids"}

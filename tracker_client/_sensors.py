@@ -34,6 +34,8 @@ UNKNOWN_CPU_TDP_W = 85.0
 
 DEFAULT_RAPL_ROOT = Path("/sys/class/powercap")
 
+TREE_RESCAN_S = 10.0
+
 
 @dataclasses.dataclass
 class Reading:
@@ -85,6 +87,9 @@ class Usage:
         self.mode = mode
         self.pid = pid if pid is not None else os.getpid()
         self.own = pid is None or pid == os.getpid()
+        self._tree_cache: list[Any] = []
+        self._total_memory: float | None = None
+        self._tree_at = -1e9
         self.ncpu = os.cpu_count() or 1
         try:
             import psutil
@@ -97,13 +102,40 @@ class Usage:
         self._last_cpu = self._cpu_seconds()
         self._last_t = time.monotonic()
 
+    def _tree(self) -> list[Any]:
+        """The tracked process and its descendants; rescanned at most every TREE_RESCAN_S.
+
+        Scanning every process of the machine costs milliseconds; between scans a new child
+        is missed for a few seconds, a finished one's time moves to its parent's children_*.
+        """
+        assert self._psutil is not None
+        now = time.monotonic()
+        if now - self._tree_at >= TREE_RESCAN_S:
+            known = {p.pid: p for p in self._tree_cache}
+            pids = _descendants(self.pid)
+            if pids is None:  # no /proc/<pid>/task/<tid>/children: psutil scans every process
+                procs = [self._proc]
+                with contextlib.suppress(self._psutil.Error):
+                    procs += self._proc.children(recursive=True)
+            else:
+                procs = [self._proc]
+                for pid in pids:
+                    if pid in known:
+                        procs.append(known[pid])
+                    else:
+                        with contextlib.suppress(self._psutil.Error):
+                            procs.append(self._psutil.Process(pid))
+            # Keep known Process objects: they cache what psutil needs between calls.
+            # Time is not lost between rescans: a child first seen late brings its whole
+            # cumulative CPU time, and a reaped one's moves to its parent's children_*.
+            self._tree_cache = [known.get(p.pid, p) for p in procs]
+            self._tree_at = now
+        return self._tree_cache
+
     def _tree_cpu_seconds(self) -> float:
         assert self._psutil is not None
         total = 0.0
-        procs = [self._proc]
-        with contextlib.suppress(self._psutil.Error):
-            procs += self._proc.children(recursive=True)
-        for p in procs:
+        for p in self._tree():
             try:
                 t = p.cpu_times()
             except self._psutil.Error:
@@ -147,15 +179,14 @@ class Usage:
 
     def memory(self) -> tuple[float, float]:
         """(bytes in use, bytes installed) for the tree or the machine."""
-        total = float(_machine_memory()[1])
+        if self._total_memory is None:  # installed memory does not change
+            self._total_memory = float(_machine_memory()[1])
+        total = self._total_memory
         if self.mode == "machine":
             return float(_machine_memory()[0]), total
         if self._psutil is not None:
             used = 0.0
-            procs = [self._proc]
-            with contextlib.suppress(self._psutil.Error):
-                procs += self._proc.children(recursive=True)
-            for p in procs:
+            for p in self._tree():
                 try:
                     used += p.memory_info().rss
                 except self._psutil.Error:
@@ -168,6 +199,28 @@ class Usage:
             import resource
 
             return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, total
+
+
+def _descendants(pid: int) -> list[int] | None:
+    """Descendant pids from /proc/<pid>/task/<tid>/children (Linux), without scanning /proc."""
+    out: list[int] = []
+    todo = [pid]
+    try:
+        while todo:
+            current = todo.pop()
+            for tid in os.listdir(f"/proc/{current}/task"):
+                try:
+                    with open(f"/proc/{current}/task/{tid}/children") as f:
+                        kids = [int(x) for x in f.read().split()]
+                except FileNotFoundError:
+                    if current == pid and not out:
+                        return None  # kernel without CONFIG_PROC_CHILDREN
+                    continue
+                out.extend(kids)
+                todo.extend(kids)
+    except OSError:
+        return None if not out else out
+    return out
 
 
 def _machine_memory() -> tuple[int, int]:

@@ -299,6 +299,7 @@ class Tracker:
             self.spool,
             on_run=self._on_run,
             before_create=self._resolve_location,
+            batch_wait_s=cfg.batch_wait_s,
         )
         self.worker.start()
         if cfg.hub_url or self._transport is not None:

@@ -66,6 +66,7 @@ class Worker:
         backoff: Backoff | None = None,
         on_run: Callable[[dict[str, Any]], None] | None = None,
         before_create: Callable[[dict[str, Any]], None] | None = None,
+        batch_wait_s: float = 0.0,
     ) -> None:
         self.transport_factory = transport_factory
         self.run_payload = run_payload
@@ -75,6 +76,10 @@ class Worker:
         self.backoff = backoff or Backoff()
         self.on_run = on_run
         self.before_create = before_create
+        # Gather measurements this long before posting: one request per few seconds keeps
+        # the cost per sample low with a 1 s interval. Stop and finish are sent at once.
+        self.batch_wait_s = batch_wait_s
+        self._oldest_at: float | None = None
         self.run: dict[str, Any] | None = None
         self.rejected_all: RejectedError | None = None
         self.delivered = 0
@@ -169,6 +174,8 @@ class Worker:
     def _accept(self, item: tuple[str, dict[str, Any]]) -> None:
         kind, body = item
         if kind == "measurement":
+            if not self._pending:
+                self._oldest_at = time.monotonic()
             self._pending.append(body)
         elif kind == "prediction":
             self._prediction = body
@@ -190,13 +197,14 @@ class Worker:
 
     def _loop(self) -> None:
         stop_seen = False
+        self._attempt()  # create the run now, so it shows on the hub from the start
         while True:
             now = time.monotonic()
             has_work = bool(self._pending or self._prediction or self._finish)
             if stop_seen:
                 wait = 0.0
             elif has_work:
-                wait = max(0.0, self._next_attempt - now)
+                wait = max(0.0, self._next_attempt - now, self._batch_due_at() - now)
             else:
                 wait = None
                 self.idle.set()
@@ -221,7 +229,7 @@ class Worker:
                     if not self._abandoned:
                         self._spool_everything()
                 return
-            if time.monotonic() >= self._next_attempt:
+            if time.monotonic() >= self._next_attempt and self._due(stop_seen):
                 self._attempt()
             if stop_seen and not (self._pending or self._prediction or self._finish):
                 return
@@ -230,6 +238,17 @@ class Worker:
                 delay = min(self._next_attempt, self._deadline) - time.monotonic()
                 if delay > 0:
                     time.sleep(min(delay, 0.05))
+
+    def _batch_due_at(self) -> float:
+        """When the pending measurements should be posted (0: now)."""
+        if self._finish is not None or self._prediction is not None or self.run is None:
+            return 0.0
+        if self._oldest_at is None or len(self._pending) >= MAX_BATCH // 2:
+            return 0.0
+        return self._oldest_at + self.batch_wait_s
+
+    def _due(self, stop_seen: bool) -> bool:
+        return stop_seen or time.monotonic() >= self._batch_due_at()
 
     def _ensure_run(self) -> Transport | None:
         if self._transport is None:

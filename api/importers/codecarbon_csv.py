@@ -116,6 +116,13 @@ def _snapshot(line: int, raw: dict[str, Any]) -> _Snapshot:
         raise ValueError(f"timestamp {errors['timestamp']}")
     run_id = text(raw.get("run_id"))
     if not run_id:
+        if str(raw.get("run_id", "")).strip() == "None":
+            # CodeCarbon 3.x writes "None" when output_methods also has "api": its rows
+            # cannot be told apart, and the run was sent to that API already.
+            raise ValueError(
+                "run_id is 'None': CodeCarbon writes this when the run was also sent to an API "
+                "(output_methods csv,api); such a run is already in the hub if the API was this hub"
+            )
         raise ValueError("run_id is empty")
     values: dict[str, float | None] = {}
     for name in (

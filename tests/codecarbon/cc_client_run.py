@@ -1,8 +1,13 @@
 """Run the real CodeCarbon client against a hub; executed with bench/.venv-codecarbon's python.
 
 Configuration comes from ./.codecarbon.config in the working directory (as a user would
-write it); the measuring cadence comes from the command line so the test stays short.
-Prints the tracker's run id and the number of seconds it ran.
+write it); the cadence comes from the command line so the test stays short:
+
+- ``flush``: no periodic sends; the script flushes after 2.5 s and stops 2.5 s later, so
+  every delta is above CodeCarbon's 1 s minimum and nothing is dropped by the client.
+- ``live``: measurements every second and a send every 2 measurements, as in training.
+
+Prints the tracker's run id (CodeCarbon writes the string "None" there in API mode).
 """
 
 from __future__ import annotations
@@ -14,25 +19,28 @@ import time
 from codecarbon import EmissionsTracker
 
 
+def work(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sum(i * i for i in range(200_000))
+
+
 def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 5.5
+    mode = sys.argv[1] if len(sys.argv) > 1 else "flush"
     tracker = EmissionsTracker(
         measure_power_secs=1,
-        api_call_interval=2,
+        api_call_interval=-1 if mode == "flush" else 2,
         tracking_mode="machine",
         allow_multiple_runs=True,
         log_level="debug",
     )
     tracker.start()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        sum(i * i for i in range(200_000))  # some CPU work
-    # CodeCarbon does not send a last delta shorter than 1 s, so stop just after the first
-    # measurement that follows a send: the final delta is then about 1 s and is sent. (This
-    # only reads the tracker's counter; the client itself is unmodified.)
-    give_up = time.monotonic() + 10
-    while tracker._measure_occurrence != 1 and time.monotonic() < give_up:
-        time.sleep(0.05)
+    if mode == "flush":
+        work(2.5)
+        tracker.flush()
+        work(2.5)
+    else:
+        work(5.5)
     tracker.stop()
     print(json.dumps({"run_id": str(tracker.run_id)}))
 

@@ -18,7 +18,17 @@ from tests.cast import Cast, measurement
 Q3 = datetime(2026, 7, 1, tzinfo=UTC)
 
 
-def add_run(project: Project, key: str, start: datetime, hours: int, *, kwh: tuple[float, float, float] = (8.0, 40.0, 2.0), methods: tuple[str, str, str] = ("rapl", "nvml_energy", "constant"), gpus: int = 4, **run: Any) -> Run:
+def add_run(
+    project: Project,
+    key: str,
+    start: datetime,
+    hours: int,
+    *,
+    kwh: tuple[float, float, float] = (8.0, 40.0, 2.0),
+    methods: tuple[str, str, str] = ("rapl", "nvml_energy", "constant"),
+    gpus: int = 4,
+    **run: Any,
+) -> Run:
     r, _ = ingest.get_or_create_run(
         project,
         {
@@ -26,7 +36,14 @@ def add_run(project: Project, key: str, start: datetime, hours: int, *, kwh: tup
             "name": key,
             "experiment": run.pop("experiment", "baseline"),
             "started_at": start,
-            "hardware": run.pop("hardware", {"gpu_model": "NVIDIA A100-SXM4-40GB", "gpu_count": gpus, "cpu_model": "AMD EPYC 7763"}),
+            "hardware": run.pop(
+                "hardware",
+                {
+                    "gpu_model": "NVIDIA A100-SXM4-40GB",
+                    "gpu_count": gpus,
+                    "cpu_model": "AMD EPYC 7763",
+                },
+            ),
             **run,
         },
     )
@@ -56,13 +73,32 @@ def seed(cast: Cast) -> dict[str, Any]:
     vision = cast.project
     vision.hosting = "owned"
     vision.save(update_fields=["hosting"])
-    nlp = Project.objects.create(organisation=cast.org, name="nlp", cloud_provider="gcp", cloud_region="europe-west4", hosting="cloud")
+    nlp = Project.objects.create(
+        organisation=cast.org,
+        name="nlp",
+        cloud_provider="gcp",
+        cloud_region="europe-west4",
+        hosting="cloud",
+    )
     misc = Project.objects.create(organisation=cast.org, name="misc", hosting="colocated")
     runs = {
         "v1": add_run(vision, "v1-train", Q3 + timedelta(days=3), 30),
-        "v2": add_run(vision, "v2-train", Q3 + timedelta(days=40), 20, methods=("tdp_model", "tdp_model", "constant")),
+        "v2": add_run(
+            vision,
+            "v2-train",
+            Q3 + timedelta(days=40),
+            20,
+            methods=("tdp_model", "tdp_model", "constant"),
+        ),
         "lost": add_run(vision, "v3-lost", Q3 + timedelta(days=50), 5),
-        "n1": add_run(nlp, "n1-import", Q3 + timedelta(days=60), 12, methods=("imported", "imported", "imported"), experiment="bert"),
+        "n1": add_run(
+            nlp,
+            "n1-import",
+            Q3 + timedelta(days=60),
+            12,
+            methods=("imported", "imported", "imported"),
+            experiment="bert",
+        ),
         "u1": add_run(misc, "u1-nowhere", Q3 + timedelta(days=80), 6, gpus=2),
         "prev": add_run(vision, "q2-run", datetime(2026, 5, 10, tzinfo=UTC), 10),
         "yearago": add_run(vision, "q3-2025", datetime(2025, 8, 10, tzinfo=UTC), 16),

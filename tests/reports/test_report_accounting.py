@@ -31,13 +31,18 @@ def test_a_ppa_covering_60_of_100_mwh_at_zero_leaves_16_t_at_a_400_g_residual_mi
 
 def test_an_instrument_with_its_own_factor_is_charged_at_that_factor() -> None:
     # 10 MWh, 4 MWh of a contract at 100 g/kWh, rest at 300 g/kWh: 0.4 t + 1.8 t.
-    result = market_based([Consumption("Y", SCOPE_2, 10_000.0, 0.0, 300.0)], [Cover("c", "ppa", "Y", 4_000.0, 100.0)])
+    result = market_based(
+        [Consumption("Y", SCOPE_2, 10_000.0, 0.0, 300.0)], [Cover("c", "ppa", "Y", 4_000.0, 100.0)]
+    )
     assert result.market_kg() == pytest.approx(400.0 + 1_800.0)
 
 
 def test_instruments_only_cover_their_own_zone() -> None:
     result = market_based(
-        [Consumption("X", SCOPE_2, 1_000.0, 0.0, 400.0), Consumption("Z", SCOPE_2, 1_000.0, 0.0, 200.0)],
+        [
+            Consumption("X", SCOPE_2, 1_000.0, 0.0, 400.0),
+            Consumption("Z", SCOPE_2, 1_000.0, 0.0, 200.0),
+        ],
         [Cover("rec", "rec", "Z", 5_000.0, 0.0)],
     )
     assert result.lines[0].market_kg == pytest.approx(400.0)
@@ -49,7 +54,10 @@ def test_instruments_only_cover_their_own_zone() -> None:
 def test_own_consumption_is_covered_before_cloud_consumption() -> None:
     # Cloud listed first; the 3 MWh certificate still goes to the 2 MWh of Scope 2 first.
     result = market_based(
-        [Consumption("X", SCOPE_3, 5_000.0, 0.0, 400.0), Consumption("X", SCOPE_2, 2_000.0, 0.0, 400.0)],
+        [
+            Consumption("X", SCOPE_3, 5_000.0, 0.0, 400.0),
+            Consumption("X", SCOPE_2, 2_000.0, 0.0, 400.0),
+        ],
         [Cover("go", "go", "X", 3_000.0, 0.0)],
     )
     cloud, own = result.lines
@@ -62,8 +70,13 @@ def test_own_consumption_is_covered_before_cloud_consumption() -> None:
 def test_a_yearly_quantity_is_prorated_to_a_quarter_by_time() -> None:
     year = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
     q3 = parse_quarter("2026Q3")
-    assert quantity_cover_kwh(365.0, *year, q3.start, q3.end) == pytest.approx(92_000.0)  # 92 days of 365
-    assert overlap_fraction(*year, datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 4, 1, tzinfo=UTC)) == 0.0
+    assert quantity_cover_kwh(365.0, *year, q3.start, q3.end) == pytest.approx(
+        92_000.0
+    )  # 92 days of 365
+    assert (
+        overlap_fraction(*year, datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 4, 1, tzinfo=UTC))
+        == 0.0
+    )
     assert share_cover_kwh(25.0, 8_000.0) == 2_000.0
 
 

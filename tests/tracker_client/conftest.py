@@ -60,6 +60,7 @@ class FakeHub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -255,6 +256,7 @@ def client_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
             monkeypatch.delenv(name)
     monkeypatch.setenv("EMISSIONS_HUB_NO_CLOUD_DETECT", "1")
     monkeypatch.setenv("EMISSIONS_HUB_HANDLE_SIGNALS", "0")
+    monkeypatch.setenv("EMISSIONS_HUB_BATCH_WAIT_S", "0")
     monkeypatch.setenv("EMISSIONS_HUB_SPOOL_DIR", str(tmp_path / "spool"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.chdir(tmp_path)

@@ -17,13 +17,22 @@ from reports.tasks import filename_for
 
 
 class Command(BaseCommand):
-    help = "Generate an organisation's report for a quarter now, in this process, and write its files."
+    help = (
+        "Generate an organisation's report for a quarter now, in this process, and write its files."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--org", required=True, help="organisation name")
         parser.add_argument("--quarter", required=True, help="e.g. 2026Q3")
-        parser.add_argument("--format", action="append", choices=ReportFormat.values, help="formats to write (default: all)")
-        parser.add_argument("--out", default=".", help="folder for the files (default: current folder)")
+        parser.add_argument(
+            "--format",
+            action="append",
+            choices=ReportFormat.values,
+            help="formats to write (default: all)",
+        )
+        parser.add_argument(
+            "--out", default=".", help="folder for the files (default: current folder)"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = Organisation.objects.filter(name=opts["org"]).first()
@@ -45,12 +54,18 @@ class Command(BaseCommand):
         try:
             generate(report)
         except Exception as exc:
-            Report.objects.filter(pk=report.pk).update(status=ReportStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now())
+            Report.objects.filter(pk=report.pk).update(
+                status=ReportStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+            )
             raise CommandError(f"Report failed: {exc}") from exc
-        Report.objects.filter(pk=report.pk).update(status=ReportStatus.DONE, finished_at=timezone.now())
+        Report.objects.filter(pk=report.pk).update(
+            status=ReportStatus.DONE, finished_at=timezone.now()
+        )
         out = Path(opts["out"])
         out.mkdir(parents=True, exist_ok=True)
-        for f in ReportFile.objects.filter(report=report, format__in=opts["format"] or ReportFormat.values):
+        for f in ReportFile.objects.filter(
+            report=report, format__in=opts["format"] or ReportFormat.values
+        ):
             path = out / filename_for(report, f.format)
             path.write_bytes(bytes(f.content))
             self.stdout.write(f"{path} ({f.size_bytes:,} bytes)")

@@ -1,0 +1,318 @@
+"""The dashboards in a real browser: Debian's Chromium driven by Playwright against
+pytest-django's live server. Screenshots land in test-output/screenshots/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from api.models import ApiKey, Run
+from tests.cast import Cast, make_cast, measurement
+from tests.dashboards.dash_data import make_run
+
+# Playwright's sync API keeps an event loop running in this thread; the ORM calls the
+# tests make between page actions are plain synchronous calls, so allow them.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1366, "height": 900}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+class Tab:
+    """A page that records console errors and failed requests, and takes screenshots."""
+
+    def __init__(self, browser: Any, base: str, viewport: dict[str, int] = LAPTOP) -> None:
+        self.base = base
+        self.context = browser.new_context(viewport=viewport)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfailed", lambda r: self.errors.append(f"failed {r.url}"))
+
+    def open(self, path: str) -> Any:
+        response = self.page.goto(self.base + path)
+        self.page.wait_for_load_state("networkidle")
+        return response
+
+    def sign_in(self, username: str) -> None:
+        self.open("/login/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", "pw-12345678")
+        self.page.click("button[type=submit]")
+        self.page.wait_for_load_state("networkidle")
+
+    def charts(self) -> dict[str, int]:
+        """Number of traces plotly.js drew in each chart element of the page."""
+        result: dict[str, int] = self.page.evaluate(
+            "() => Object.fromEntries(Array.from(document.querySelectorAll('.chart'))"
+            ".map(el => [el.id, el.data ? el.data.length : 0]))"
+        )
+        return result
+
+    def assert_fits(self) -> None:
+        """Nothing makes the page scroll sideways; name the culprits when something does."""
+        width = self.page.viewport_size["width"]
+        wide = self.page.evaluate(
+            "w => Array.from(document.querySelectorAll('body *'))"
+            ".filter(el => el.getBoundingClientRect().right > w + 1 && !el.closest('.table-wrap'))"
+            ".slice(0, 5).map(el => el.tagName + '.' + el.className + ' ' + el.textContent.slice(0, 40))",
+            width,
+        )
+        assert self.page.evaluate("() => document.documentElement.scrollWidth") <= width, wide
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    def assert_clean(self) -> None:
+        assert self.errors == []
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def data(transactional_db: Any) -> dict[str, Any]:
+    cast = make_cast()
+    nowhere = cast.org.projects.create(name="nowhere")
+    start = datetime.now(UTC) - timedelta(hours=3)
+    runs = {
+        name: make_run(
+            cast.project,
+            name,
+            start=start + timedelta(minutes=i),
+            intervals=30,
+            gpu_kwh=gpu,
+            status=status,
+            metrics={"accuracy": acc},
+            hardware={"gpu_model": "NVIDIA A100", "gpu_count": 1},
+            ranks=2,
+        )
+        for i, (name, gpu, acc, status) in enumerate(
+            [
+                ("resnet-lr-0.1", 0.004, 0.91, "finished"),
+                ("resnet-lr-0.01", 0.002, 0.88, "finished"),
+                ("resnet-wide", 0.008, 0.93, "finished"),
+                ("resnet-diverged", 0.003, 0.2, "failed"),
+            ]
+        )
+    }
+    runs["cloud"] = make_run(
+        cast.project,
+        "gcp-finetune",
+        experiment="finetune",
+        start=start,
+        intervals=20,
+        cloud_provider="gcp",
+        cloud_region="us-central1",
+        status="finished",
+        metrics={"accuracy": 0.9},
+    )
+    runs["unknown"] = make_run(nowhere, "laptop-run", experiment="probe", status="finished")
+    return {"cast": cast, "runs": runs}
+
+
+def test_a_manager_signs_in_and_reads_every_page(
+    browser: Any, live_server: Any, data: dict[str, Any]
+) -> None:
+    cast: Cast = data["cast"]
+    runs: dict[str, Run] = data["runs"]
+    org = cast.org.uuid
+    tab = Tab(browser, live_server.url)
+    tab.sign_in("owner@acme.test")
+    assert tab.page.url.endswith(f"/o/{org}/")
+    tab.page.wait_for_selector("#fig-time .main-svg")
+    assert tab.charts()["fig-time"] >= 1
+    assert tab.charts()["fig-zones"] == 1
+    assert "Runs with an unknown location" in tab.page.content()
+    tab.shot("overview")
+
+    # Switch period: last 30 days from the select, then a custom range.
+    tab.page.select_option("select[name=period]", "30d")
+    tab.page.click("form.period button[type=submit]")
+    tab.page.wait_for_load_state("networkidle")
+    assert "period=30d" in tab.page.url
+    assert "Last 30 days" in tab.page.inner_text(".period-desc")
+    tab.page.select_option("select[name=period]", "custom")
+    assert tab.page.is_visible("input[name=start]")
+    today = datetime.now(UTC).date()
+    tab.page.fill("input[name=start]", (today - timedelta(days=7)).isoformat())
+    tab.page.fill("input[name=end]", today.isoformat())
+    tab.page.click("form.period button[type=submit]")
+    tab.page.wait_for_load_state("networkidle")
+    assert "period=custom" in tab.page.url
+    assert tab.charts()["fig-time"] >= 1
+    tab.shot("overview-custom-period")
+
+    tab.open(f"/o/{org}/projects/{cast.project.uuid}/?period=30d")
+    charts = tab.charts()
+    for name in ("fig-time", "fig-where", "fig-countries", "fig-mix", "fig-methods"):
+        assert charts[name] >= 1, name
+    tab.shot("project")
+
+    exp = runs["resnet-wide"].experiment
+    tab.open(f"/o/{org}/experiments/{exp.uuid}/")
+    assert tab.charts()["fig-pareto"] == 2
+    first = tab.page.inner_text("#runs-table tbody tr:first-child td:first-child")
+    tab.page.click("#runs-table th:has-text('Emissions')")
+    tab.page.click("#runs-table th:has-text('Emissions')")  # descending
+    assert tab.page.inner_text("#runs-table tbody tr:first-child td:first-child").startswith(
+        "resnet-wide"
+    )
+    assert first  # the table had rows before sorting
+    tab.shot("experiment")
+
+    tab.open(f"/o/{org}/runs/{runs['resnet-wide'].uuid}/")
+    charts = tab.charts()
+    assert charts["fig-power"] >= 2  # GPU and CPU (and RAM)
+    assert charts["fig-ranks"] == 2
+    assert charts["fig-cumulative"] == 2
+    assert "A100" in tab.page.content()
+    tab.shot("run")
+
+    tab.open(f"/o/{org}/settings/")
+    tab.shot("settings")
+    tab.assert_clean()
+    tab.close()
+
+    phone = Tab(browser, live_server.url, PHONE)
+    phone.sign_in("viewer@acme.test")
+    phone.page.wait_for_selector("#fig-time .main-svg")
+    phone.assert_fits()
+    phone.shot("overview-phone")
+    phone.open(f"/o/{org}/projects/{cast.project.uuid}/?period=30d")
+    phone.assert_fits()
+    phone.shot("project-phone")
+    phone.open(f"/o/{org}/runs/{runs['resnet-wide'].uuid}/")
+    phone.assert_fits()
+    phone.shot("run-phone")
+    phone.assert_clean()
+    phone.close()
+
+
+def test_an_admin_creates_a_key_uses_it_and_revokes_it(
+    browser: Any, live_server: Any, data: dict[str, Any]
+) -> None:
+    cast: Cast = data["cast"]
+    tab = Tab(browser, live_server.url)
+    tab.sign_in("admin@acme.test")
+    tab.open(f"/o/{cast.org.uuid}/projects/{cast.project.uuid}/settings/")
+    tab.page.fill("#key-form input[name=name]", "browser test")
+    tab.page.select_option("#key-form select[name=scope]", "read")
+    tab.page.click("#key-form button[type=submit]")
+    tab.page.wait_for_selector("#new-key-value")
+    plain = tab.page.inner_text("#new-key-value").strip()
+    assert plain.startswith("ehr_")
+    tab.shot("key-created")
+    api = f"{live_server.url}/api/v1/projects"
+    assert requests.get(api, headers={"Authorization": f"Bearer {plain}"}, timeout=10).ok
+
+    # Shown once: reloading the settings page does not show it again.
+    tab.open(f"/o/{cast.org.uuid}/projects/{cast.project.uuid}/settings/")
+    assert plain not in tab.page.content()
+    key = ApiKey.objects.get(name="browser test")
+    tab.page.once("dialog", lambda d: d.accept())
+    tab.page.click(f"tr[data-key='{key.prefix}'] button:has-text('Revoke')")
+    tab.page.wait_for_load_state("networkidle")
+    assert "revoked" in tab.page.inner_text(f"tr[data-key='{key.prefix}']")
+    tab.shot("key-revoked")
+    denied = requests.get(api, headers={"Authorization": f"Bearer {plain}"}, timeout=10)
+    assert denied.status_code == 401
+    tab.assert_clean()
+    tab.close()
+
+
+def test_a_running_run_updates_while_its_page_is_open(
+    browser: Any, live_server: Any, data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The live server runs in this process: poll every second instead of five.
+    monkeypatch.setattr("dashboards.views.LIVE_POLL_S", 1)
+    cast: Cast = data["cast"]
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    run = make_run(cast.project, "live-run", experiment="live", start=start, intervals=5)
+    tab = Tab(browser, live_server.url)
+    tab.sign_in("member@acme.test")
+    tab.open(f"/o/{cast.org.uuid}/runs/{run.uuid}/")
+    before = tab.page.inner_text("[data-number=energy]")
+    points = "() => document.getElementById('fig-cumulative').data[0].x.length"
+    first_points = tab.page.evaluate(points)
+
+    items = [
+        measurement(start + timedelta(seconds=60 + 10 * i), gpu_kwh=0.05, seq=100 + i)
+        for i in range(20)
+    ]
+    posted = requests.post(
+        f"{live_server.url}/api/v1/runs/{run.uuid}/measurements",
+        json={"measurements": items},
+        headers={"Authorization": f"Bearer {cast.ingest_key}"},
+        timeout=10,
+    )
+    assert posted.ok, posted.text
+    tab.page.wait_for_function(
+        "before => document.querySelector('[data-number=energy]').textContent !== before",
+        arg=before,
+        timeout=15_000,
+    )
+    assert tab.page.evaluate(points) > first_points
+    tab.shot("run-live")
+
+    finished = requests.post(
+        f"{live_server.url}/api/v1/runs/{run.uuid}/finish",
+        json={"status": "finished"},
+        headers={"Authorization": f"Bearer {cast.ingest_key}"},
+        timeout=10,
+    )
+    assert finished.ok, finished.text
+    tab.page.wait_for_selector("#live.stopped", timeout=15_000)
+    assert "finished" in tab.page.inner_text("#live")
+    tab.assert_clean()
+    tab.close()
+
+
+def test_the_public_link_shows_the_project_without_signing_in(
+    browser: Any, live_server: Any, data: dict[str, Any]
+) -> None:
+    cast: Cast = data["cast"]
+    cast.project.public_token = "public-token-for-the-browser-test"
+    cast.project.save()
+    tab = Tab(browser, live_server.url, PHONE)
+    response = tab.open(f"/p/{cast.project.public_token}/?period=30d")
+    assert response.status == 200
+    assert tab.charts()["fig-time"] >= 1
+    assert "Settings" not in tab.page.inner_text("header")
+    assert "/runs/" not in tab.page.content()
+    tab.shot("public-project-phone")
+    tab.assert_clean()
+    tab.close()

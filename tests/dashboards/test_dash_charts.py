@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import carbon
+from dashboards import charts, formatting
+
+
+def test_the_pareto_front_keeps_runs_nobody_beats() -> None:
+    points = [
+        {"name": "a", "emissions_kg": 1.0, "value": 0.80},
+        {"name": "b", "emissions_kg": 2.0, "value": 0.70},  # worse and dirtier than a
+        {"name": "c", "emissions_kg": 3.0, "value": 0.90},
+        {"name": "d", "emissions_kg": 0.5, "value": 0.60},
+    ]
+    assert [p["name"] for p in charts.pareto_front(points)] == ["d", "a", "c"]
+    assert [p["name"] for p in charts.pareto_front(points, maximise=False)] == ["d"]
+
+
+def test_a_figure_without_rows_has_no_data() -> None:
+    assert charts.emissions_over_time([])["data"] == []
+    assert charts.run_power({"points": []})["data"] == []
+    assert charts.energy_methods(0, 0, 0)["data"] == []
+
+
+def test_emissions_over_time_stacks_by_group_with_units() -> None:
+    t = datetime(2026, 1, 5, tzinfo=UTC)
+    rows = [
+        {"t": t, "emissions_kg": 1500.0, "energy_kwh": 3000.0, "project__name": "vision"},
+        {"t": t, "emissions_kg": 500.0, "energy_kwh": 900.0, "project__name": "nlp"},
+    ]
+    fig = charts.emissions_over_time(rows, by="project__name", bucket="week")
+    assert {tr["name"] for tr in fig["data"]} == {"vision", "nlp"}
+    assert fig["layout"]["barmode"] == "stack"
+    assert "t CO2e" in fig["layout"]["yaxis"]["title"]["text"]
+    assert sum(tr["y"][0] for tr in fig["data"]) == 2.0
+
+
+def test_the_country_chart_marks_the_actual_emissions() -> None:
+    alternatives = carbon.what_if(100.0)
+    fig = charts.what_if_countries(alternatives, actual_kg=20.0)
+    bars, line = fig["data"]
+    assert len(bars["x"]) == len([a for a in alternatives if a.kind == "country"])
+    assert line["y"][0] == line["y"][1]
+
+
+def test_numbers_carry_their_units() -> None:
+    assert formatting.energy(1234.0) == "1.23 MWh"
+    assert formatting.energy(0.5) == "0.5 kWh"
+    assert formatting.mass(2500.0) == "2.50 t CO2e"
+    assert formatting.mass(0.25) == "250 g CO2e"
+    assert formatting.mass(12.0) == "12.0 kg CO2e"
+    assert formatting.duration(3725) == "1 h 2 min"
+    assert formatting.change(110, 100)["direction"] == "up"
+    assert formatting.change(0, 0)["text"] == "no change"
