@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
-from api.models import Run, RunStatus
+from api.models import Run, RunSource, RunStatus
 
 
 @shared_task(soft_time_limit=60, time_limit=90)

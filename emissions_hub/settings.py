@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+from reports.schedule import BEAT_SCHEDULE as REPORTS_BEAT_SCHEDULE
 
 # Lets model and admin classes be subscripted for type checking (QuerySet["Run"]).
 django_stubs_ext.monkeypatch()
@@ -200,9 +201,9 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "mark-lost-runs": {"task": "api.tasks.mark_lost_runs", "schedule": 300.0},
-    # Daily at 02:00 UTC: last closed quarter's report for every organisation (idempotent).
-    "reports-quarterly": {"task": "reports.tasks.schedule_quarterly_reports", "schedule": crontab(hour=2, minute=0)},
 }
+# Daily at 02:00 UTC: last closed quarter's report for every organisation (idempotent).
+CELERY_BEAT_SCHEDULE.update(REPORTS_BEAT_SCHEDULE)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "data" / "mail"))

@@ -76,3 +76,24 @@ def test_apply_factors_refuses_an_unknown_dataset(db: Any) -> None:
         call_command(
             "apply_factors", "--dataset", "nope", "--start", "2026-01-01", "--end", "2026-02-01"
         )
+
+
+def test_silent_codecarbon_runs_are_closed_as_finished_not_lost(cast: Cast, client: Client) -> None:
+    from api.tasks import mark_lost_runs
+
+    for key in ("native", "cc"):
+        run = api(client, "post", "/api/v1/runs", cast.ingest_key, {"run_key": key}).json()
+        api(
+            client,
+            "post",
+            f"/api/v1/runs/{run['id']}/measurements",
+            cast.ingest_key,
+            {"measurements": [measurement()]},
+        )
+    Run.objects.filter(run_key="cc").update(source="codecarbon")
+    Run.objects.update(last_seen_at=datetime.now(UTC) - timedelta(days=1))
+    assert mark_lost_runs() == 1
+    assert Run.objects.get(run_key="native").status == "lost"
+    cc = Run.objects.get(run_key="cc")
+    assert cc.status == "finished"
+    assert cc.ended_at == cc.last_end
