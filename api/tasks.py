@@ -16,12 +16,16 @@ from api.models import Run, RunSource, RunStatus
 def mark_lost_runs() -> int:
     """Mark running runs that stopped reporting as lost; return how many.
 
-    A conditional update: running it twice, or on two workers at once, is harmless.
+    CodeCarbon's client has no "run finished" call, so its silent runs are closed as
+    finished at their last interval instead of being called lost. A conditional update:
+    running it twice, or on two workers at once, is harmless.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.RUN_LOST_AFTER_S)
-    return Run.objects.filter(status=RunStatus.RUNNING, last_seen_at__lt=cutoff).update(
-        status=RunStatus.LOST
+    silent = Run.objects.filter(status=RunStatus.RUNNING, last_seen_at__lt=cutoff)
+    silent.filter(source=RunSource.CODECARBON).update(
+        status=RunStatus.FINISHED, ended_at=F("last_end")
     )
+    return silent.exclude(source=RunSource.CODECARBON).update(status=RunStatus.LOST)
 
 
 @shared_task(soft_time_limit=300, time_limit=360)

@@ -219,7 +219,7 @@ def _descendants(pid: int) -> list[int] | None:
                 out.extend(kids)
                 todo.extend(kids)
     except OSError:
-        return None if not out else out
+        return out or None
     return out
 
 

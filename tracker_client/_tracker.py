@@ -173,6 +173,7 @@ class Tracker:
         self._prev_handlers: dict[int, Any] = {}
         self._prev_excepthook: Any = None
         self._owner_pid = os.getpid()
+        self._warned_no_hub = False
         self.identity: dict[str, Any] = {}
         self._t0_wall = 0.0
         self._t0_mono = 0.0
@@ -321,6 +322,9 @@ class Tracker:
         if self._transport is not None:
             return _NoClose(self._transport)  # type: ignore[return-value]
         if not self.config.hub_url:
+            if self._warned_no_hub:
+                return None
+            self._warned_no_hub = True
             logger.warning(
                 "tracker_client: no hub URL (EMISSIONS_HUB_URL); measurements go to the spool %s",
                 self.spool.path if self.spool else "",

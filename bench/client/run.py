@@ -103,7 +103,7 @@ def measure(python: str, args: list[str], prefix: list[str] | None = None) -> di
 
 
 def calibrate(seconds: float) -> int:
-    probe = 2_000_000
+    probe = 10_000_000
     r = measure(sys.executable, ["busy", "none", str(probe)])
     return int(probe * seconds / max(r["wall_s"], 1e-3))
 
@@ -134,7 +134,7 @@ def main() -> int:
         rows[tool]["stop_ms"] = ss["stop_s"] * 1000
 
     iterations = calibrate(args.seconds)
-    idle_s = max(5.0, args.seconds / 2)
+    idle_s = max(5.0, args.seconds)
     base = [measure(sys.executable, ["busy", "none", str(iterations)])]
     idle_base = measure(sys.executable, ["idle", "none", str(idle_s)])
     for tool, (python, prefix) in tools.items():
