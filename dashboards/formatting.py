@@ -28,7 +28,11 @@ def number(value: float | None) -> str:
         return f"{value:,.2f}"
     if size == 0:
         return "0"
-    return f"{value:.3g}"
+    if size < 1e-6:
+        return "< 0.000001" if value > 0 else "> -0.000001"
+    # Three significant figures in plain decimals: "0.0000843" reads better than "8.43e-05".
+    decimals = 2 - math.floor(math.log10(size))
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def energy_scale(kwh: float) -> tuple[float, str]:
