@@ -57,6 +57,7 @@ test: services venv browser codecarbon-venv ## The whole suite against real Post
 
 bench: services venv ## Benchmarks: ingestion, client, pages, reports (prints their figures)
 	$(PY) bench/ingest/run.py
+	$(PY) bench/client/run.py
 	$(PY) bench/pages/run.py
 	$(PY) bench/reports/run.py
 

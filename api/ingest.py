@@ -422,21 +422,92 @@ def ingest_measurements(run: Run, batch: list[CleanMeasurement]) -> IngestResult
         return IngestResult(0, 0)
     with transaction.atomic():
         locked = Run.objects.select_for_update().select_related("factor").get(pk=run.pk)
-        known = set(
-            Measurement.objects.filter(uuid__in=[m.uuid for m in batch]).values_list(
-                "uuid", flat=True
-            )
-        )
-        fresh = [m for m in batch if m.uuid not in known]
+        inserted = _insert_new(locked, batch)
+        fresh = [m for m in batch if m.uuid in inserted]
         if fresh:
             _store(locked, fresh)
     return IngestResult(accepted=len(fresh), duplicates=len(batch) - len(fresh))
 
 
+MEASUREMENT_COLUMNS = (
+    "uuid", "run_id", "node", "rank", "seq", "start", "end", "duration_s",
+    "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh",
+    "cpu_power_w", "gpu_power_w", "ram_power_w",
+    "cpu_utilization_pct", "gpu_utilization_pct", "ram_utilization_pct",
+    "cpu_method", "gpu_method", "ram_method", "gpu_count", "epoch",
+    "pue", "intensity_g_per_kwh", "emissions_kg", "factor_id",
+    "client_intensity_g_per_kwh", "client_emissions_kg", "received",
+)  # fmt: skip
+# Rows per INSERT statement: 200 x 29 parameters stays under SQLite's 32,766 limit.
+INSERT_CHUNK = 200
+
+
+def _insert_new(run: Run, batch: list[CleanMeasurement]) -> set[uuidlib.UUID]:
+    """Insert the batch, skipping UUIDs already stored; return the UUIDs actually inserted.
+
+    ``INSERT ... ON CONFLICT (uuid) DO NOTHING RETURNING uuid`` is the same SQL on
+    PostgreSQL and SQLite (3.35+), and tells exactly which rows are new even when another
+    request stores the same UUID at the same moment, so nothing is counted twice.
+    """
+    ops = connection.ops
+    sqlite = connection.vendor == "sqlite"
+    factor = run.factor
+    now = ops.adapt_datetimefield_value(timezone.now())
+    table = ops.quote_name(Measurement._meta.db_table)
+    cols = ", ".join(ops.quote_name(c) for c in MEASUREMENT_COLUMNS)
+    row_sql = "(" + ", ".join(["%s"] * len(MEASUREMENT_COLUMNS)) + ")"
+    inserted: set[uuidlib.UUID] = set()
+    for i in range(0, len(batch), INSERT_CHUNK):
+        chunk = batch[i : i + INSERT_CHUNK]
+        params: list[Any] = []
+        for m in chunk:
+            energy = m.energy_kwh
+            params.extend(
+                (
+                    m.uuid.hex if sqlite else m.uuid,
+                    run.pk,
+                    m.node,
+                    m.rank,
+                    m.seq,
+                    ops.adapt_datetimefield_value(m.start),
+                    ops.adapt_datetimefield_value(m.end),
+                    m.duration_s,
+                    m.energies["cpu"],
+                    m.energies["gpu"],
+                    m.energies["ram"],
+                    m.powers["cpu"],
+                    m.powers["gpu"],
+                    m.powers["ram"],
+                    m.utilisation["cpu"],
+                    m.utilisation["gpu"],
+                    m.utilisation["ram"],
+                    m.methods["cpu"],
+                    m.methods["gpu"],
+                    m.methods["ram"],
+                    m.gpu_count,
+                    m.epoch,
+                    run.pue,
+                    factor.g_per_kwh,
+                    emissions_kg(energy, run.pue, factor.g_per_kwh),
+                    factor.pk,
+                    m.client_intensity_g_per_kwh,
+                    m.client_emissions_kg,
+                    now,
+                )
+            )
+        sql = (
+            f"INSERT INTO {table} ({cols}) VALUES {', '.join([row_sql] * len(chunk))} "  # noqa: S608
+            f"ON CONFLICT ({ops.quote_name('uuid')}) DO NOTHING RETURNING {ops.quote_name('uuid')}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            inserted.update(uuidlib.UUID(str(row[0])) for row in cursor.fetchall())
+    return inserted
+
+
 def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
     factor = run.factor
     pue = run.pue
-    rows: list[Measurement] = []
     hours: dict[datetime, dict[str, float]] = defaultdict(lambda: dict.fromkeys(USAGE_FIELDS, 0.0))
     totals = dict.fromkeys(
         (
@@ -461,38 +532,6 @@ def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
         measured = sum(m.energies[c] for c in COMPONENTS if m.methods[c] in MEASURED_METHODS)
         imported = sum(m.energies[c] for c in COMPONENTS if m.methods[c] == "imported")
         gpu_hours = m.gpu_count * m.duration_s / 3600.0
-        rows.append(
-            Measurement(
-                uuid=m.uuid,
-                run=run,
-                node=m.node,
-                rank=m.rank,
-                seq=m.seq,
-                start=m.start,
-                end=m.end,
-                duration_s=m.duration_s,
-                cpu_energy_kwh=m.energies["cpu"],
-                gpu_energy_kwh=m.energies["gpu"],
-                ram_energy_kwh=m.energies["ram"],
-                cpu_power_w=m.powers["cpu"],
-                gpu_power_w=m.powers["gpu"],
-                ram_power_w=m.powers["ram"],
-                cpu_utilization_pct=m.utilisation["cpu"],
-                gpu_utilization_pct=m.utilisation["gpu"],
-                ram_utilization_pct=m.utilisation["ram"],
-                cpu_method=m.methods["cpu"],
-                gpu_method=m.methods["gpu"],
-                ram_method=m.methods["ram"],
-                gpu_count=m.gpu_count,
-                epoch=m.epoch,
-                pue=pue,
-                intensity_g_per_kwh=factor.g_per_kwh,
-                emissions_kg=kg,
-                factor=factor,
-                client_intensity_g_per_kwh=m.client_intensity_g_per_kwh,
-                client_emissions_kg=m.client_emissions_kg,
-            )
-        )
         if m.client_emissions_kg is not None:
             has_client = True
             client_total += m.client_emissions_kg
@@ -516,7 +555,6 @@ def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
         totals["emissions_kg"] += kg
         totals["duration_s"] += m.duration_s
         totals["gpu_hours"] += gpu_hours
-    Measurement.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
     upsert_hours(run, hours)
     updates: dict[str, Any] = {name: F(name) + value for name, value in totals.items()}
     updates["measurement_count"] = F("measurement_count") + len(fresh)

@@ -251,14 +251,15 @@ class Worker:
         return stop_seen or time.monotonic() >= self._batch_due_at()
 
     def _ensure_run(self) -> Transport | None:
+        if self.before_create is not None:
+            # Location first, so that even a spooled header carries it.
+            hook, self.before_create = self.before_create, None
+            hook(self.run_payload)
         if self._transport is None:
             self._transport = self.transport_factory()
             if self._transport is None:
                 return None
         if self.run is None:
-            if self.before_create is not None:
-                self.before_create(self.run_payload)
-                self.before_create = None
             self.run = self._transport.create_run(self.run_payload)
             if self.on_run is not None:
                 try:

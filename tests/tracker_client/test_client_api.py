@@ -79,7 +79,12 @@ def test_the_client_source_never_mentions_the_server_packages():
 
 def test_track_wraps_a_function_in_a_tracker(sensors_factory, monkeypatch):
     seen = []
-    monkeypatch.setattr(Tracker, "start", lambda self: seen.append("start") or self)
+
+    def start(self):
+        seen.append("start")
+        return self
+
+    monkeypatch.setattr(Tracker, "start", start)
     monkeypatch.setattr(Tracker, "stop", lambda self, status=None: seen.append(status))
 
     @tracker_client.track(experiment="x")

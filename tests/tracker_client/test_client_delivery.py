@@ -190,7 +190,6 @@ def test_a_refused_batch_is_spooled_as_rejected_not_retried(hub, sensors_factory
     refused = {m["uuid"] for m in records[1]["items"]}
     assert refused and not refused & set(hub.measurements)
     assert len(hub.measurements) + len(refused) == tracker._seq
-    assert [r for r in hub.requests if r[1].endswith("/measurements")].count  # sanity
 
 
 def test_a_wrong_key_is_reported_and_everything_kept_for_later(
@@ -232,3 +231,26 @@ def test_without_a_hub_url_everything_goes_to_the_spool(sensors_factory, tmp_pat
     files = list((tmp_path / "spool").glob("*.jsonl"))
     lines = [json.loads(x) for x in files[0].read_text().splitlines()]
     assert sum(len(r.get("items", [])) for r in lines) == tracker._seq
+
+
+def test_measurements_are_gathered_into_few_requests(hub, sensors_factory, monkeypatch):
+    monkeypatch.setenv("EMISSIONS_HUB_BATCH_WAIT_S", "10")
+    tracker = make(hub, sensors_factory, interval_s=0.02).start()
+    time.sleep(0.4)
+    assert [r for r in hub.requests if r[1].endswith("/measurements")] == []
+    tracker.stop()
+    posts = [r for r in hub.requests if r[1].endswith("/measurements")]
+    assert len(posts) == 1 and tracker._seq >= 10
+    assert_hub_matches(hub, tracker)
+
+
+def test_a_full_queue_spills_to_disk_instead_of_blocking(hub, sensors_factory):
+    tracker = make(hub, sensors_factory, interval_s=60).start()
+    tracker.worker.max_queue = 0  # as if the worker were stuck
+    for _ in range(5):
+        tracker.epoch_end()
+    spooled = tracker.spool.path.read_text()
+    assert spooled.count('"measurements"') == 5
+    tracker.worker.max_queue = 10_000
+    tracker.stop()
+    assert_hub_matches(hub, tracker)

@@ -71,9 +71,9 @@ def test_without_rapl_the_cpu_is_modelled_from_the_tdp_table(tmp_path, caplog, m
 
 def test_the_tdp_table_matches_common_cpus_by_whole_model_number():
     assert lookup_tdp("AMD EPYC 7763 64-Core Processor") == (280.0, "AMD specifications 2026")
-    assert lookup_tdp("Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz")[0] == 205.0
-    assert lookup_tdp("Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz")[0] == 150.0
-    assert lookup_tdp("Intel(R) Xeon(R) Platinum 8480+")[0] == 350.0
+    assert lookup_tdp("Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz") == (205.0, "Intel ARK 2026")
+    assert lookup_tdp("Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz") == (150.0, "Intel ARK 2026")
+    assert lookup_tdp("Intel(R) Xeon(R) Platinum 8480+") == (350.0, "Intel ARK 2026")
     assert lookup_tdp("Intel(R) Xeon(R) Processor") is None
 
 
@@ -214,4 +214,47 @@ def test_machine_wide_rapl_is_reported_by_local_rank_zero_only(tmp_path):
     assert build_sensors(rapl_root=tmp_path, nvml=FakeNvml(count=2), env=env).cpu.method == "none"
     env0 = {"LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2"}
     sensors = build_sensors(rapl_root=tmp_path, nvml=FakeNvml(count=2), env=env0)
-    assert sensors.cpu.method == "rapl" and sensors.gpu.handles == [0]
+    assert sensors.cpu.method == "rapl"
+    assert isinstance(sensors.gpu, NvmlGpuSensor) and sensors.gpu.handles == [0]
+
+
+def test_usage_works_from_proc_without_psutil():
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt=time.process_time()\nwhile time.process_time()-t<0.5: pass",
+        ]
+    )
+    try:
+        usage = Usage("process", pid=child.pid)
+        usage._psutil = None  # as when psutil is not installed
+        time.sleep(0.3)
+        assert usage.cpu_share() > 0
+        used, total = usage.memory()
+        assert 0 < used < total
+        machine = Usage("machine")
+        machine._psutil = None
+        time.sleep(0.05)
+        assert 0 <= machine.cpu_share() <= 1
+    finally:
+        child.wait()
+
+
+def test_the_process_tree_includes_children_found_through_proc():
+    import subprocess
+
+    from tracker_client._sensors import _descendants
+
+    child = subprocess.Popen(["sleep", "2"])
+    try:
+        kids = _descendants(os.getpid())
+        assert kids is None or child.pid in kids
+        usage = Usage("process")
+        assert child.pid in {p.pid for p in usage._tree()}
+    finally:
+        child.kill()
+        child.wait()

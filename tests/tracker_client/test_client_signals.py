@@ -100,6 +100,7 @@ def test_ctrl_c_still_stops_training_after_the_flush(hub, tmp_path):
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) != 0
+    assert proc.stdout is not None
     assert "interrupted" in proc.stdout.read()
     assert set(hub.measurements) == recorded(record)
     assert hub.finishes

@@ -36,7 +36,7 @@ def test_the_transformers_callback_tracks_training_with_its_epochs(
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=16,
-        num_labels=2,
+        num_labels=2,  # type: ignore[call-arg]
     )
     model = BertForSequenceClassification(config)  # built in code: nothing is downloaded
     args = TrainingArguments(
