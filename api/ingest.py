@@ -438,7 +438,14 @@ MEASUREMENT_COLUMNS = (
     "pue", "intensity_g_per_kwh", "emissions_kg", "factor_id",
     "client_intensity_g_per_kwh", "client_emissions_kg", "received",
 )  # fmt: skip
-# Rows per INSERT statement: 200 x 29 parameters stays under SQLite's 32,766 limit.
+# PostgreSQL array type of each column, for the unnest() form of the insert.
+PG_TYPES = (
+    "uuid", "bigint", "text", "integer", "bigint", "timestamptz", "timestamptz", "float8",
+    "float8", "float8", "float8", "float8", "float8", "float8", "float8", "float8", "float8",
+    "text", "text", "text", "integer", "integer",
+    "float8", "float8", "float8", "bigint", "float8", "float8", "timestamptz",
+)  # fmt: skip
+# Rows per INSERT statement on SQLite: 200 x 29 parameters stays under its 32,766 limit.
 INSERT_CHUNK = 200
 
 
@@ -456,51 +463,61 @@ def _insert_new(run: Run, batch: list[CleanMeasurement]) -> set[uuidlib.UUID]:
     table = ops.quote_name(Measurement._meta.db_table)
     cols = ", ".join(ops.quote_name(c) for c in MEASUREMENT_COLUMNS)
     row_sql = "(" + ", ".join(["%s"] * len(MEASUREMENT_COLUMNS)) + ")"
-    inserted: set[uuidlib.UUID] = set()
-    for i in range(0, len(batch), INSERT_CHUNK):
-        chunk = batch[i : i + INSERT_CHUNK]
-        params: list[Any] = []
-        for m in chunk:
-            energy = m.energy_kwh
-            params.extend(
-                (
-                    m.uuid.hex if sqlite else m.uuid,
-                    run.pk,
-                    m.node,
-                    m.rank,
-                    m.seq,
-                    ops.adapt_datetimefield_value(m.start),
-                    ops.adapt_datetimefield_value(m.end),
-                    m.duration_s,
-                    m.energies["cpu"],
-                    m.energies["gpu"],
-                    m.energies["ram"],
-                    m.powers["cpu"],
-                    m.powers["gpu"],
-                    m.powers["ram"],
-                    m.utilisation["cpu"],
-                    m.utilisation["gpu"],
-                    m.utilisation["ram"],
-                    m.methods["cpu"],
-                    m.methods["gpu"],
-                    m.methods["ram"],
-                    m.gpu_count,
-                    m.epoch,
-                    run.pue,
-                    factor.g_per_kwh,
-                    emissions_kg(energy, run.pue, factor.g_per_kwh),
-                    factor.pk,
-                    m.client_intensity_g_per_kwh,
-                    m.client_emissions_kg,
-                    now,
-                )
-            )
-        sql = (
-            f"INSERT INTO {table} ({cols}) VALUES {', '.join([row_sql] * len(chunk))} "  # noqa: S608
-            f"ON CONFLICT ({ops.quote_name('uuid')}) DO NOTHING RETURNING {ops.quote_name('uuid')}"
+    rows = [
+        (
+            m.uuid.hex if sqlite else m.uuid,
+            run.pk,
+            m.node,
+            m.rank,
+            m.seq,
+            ops.adapt_datetimefield_value(m.start),
+            ops.adapt_datetimefield_value(m.end),
+            m.duration_s,
+            m.energies["cpu"],
+            m.energies["gpu"],
+            m.energies["ram"],
+            m.powers["cpu"],
+            m.powers["gpu"],
+            m.powers["ram"],
+            m.utilisation["cpu"],
+            m.utilisation["gpu"],
+            m.utilisation["ram"],
+            m.methods["cpu"],
+            m.methods["gpu"],
+            m.methods["ram"],
+            m.gpu_count,
+            m.epoch,
+            run.pue,
+            factor.g_per_kwh,
+            emissions_kg(m.energy_kwh, run.pue, factor.g_per_kwh),
+            factor.pk,
+            m.client_intensity_g_per_kwh,
+            m.client_emissions_kg,
+            now,
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+        for m in batch
+    ]
+    conflict = (
+        f"ON CONFLICT ({ops.quote_name('uuid')}) DO NOTHING RETURNING {ops.quote_name('uuid')}"
+    )
+    inserted: set[uuidlib.UUID] = set()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array per column: a short statement whatever the batch size, which the
+            # driver parses once and caches (a long VALUES list costs ~10 ms to parse).
+            arrays = ", ".join(f"%s::{t}[]" for t in PG_TYPES)
+            columns = [list(col) for col in zip(*rows, strict=True)]
+            sql = f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}) {conflict}"  # noqa: S608
+            cursor.execute(sql, columns)
+            inserted.update(uuidlib.UUID(str(row[0])) for row in cursor.fetchall())
+            return inserted
+        for i in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[i : i + INSERT_CHUNK]
+            values = ", ".join([row_sql] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({cols}) VALUES {values} {conflict}",  # noqa: S608
+                [v for row in chunk for v in row],
+            )
             inserted.update(uuidlib.UUID(str(row[0])) for row in cursor.fetchall())
     return inserted
 
