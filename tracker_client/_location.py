@@ -118,8 +118,9 @@ def resolve_location(
             logger.info("tracker_client: location: %s region %s (cloud metadata)", *found)
             return {**given, "cloud_provider": found[0], "cloud_region": found[1]}
     logger.warning(
-        "tracker_client: location unknown (no country/region/cloud setting%s); the hub will "
-        "use its world-average factor and flag the run. Set EMISSIONS_HUB_COUNTRY (e.g. FRA) "
+        "tracker_client: location not set (no country/region/cloud setting%s); the hub will "
+        "use the project's default location, or else its world-average factor and flag the "
+        "run. Set EMISSIONS_HUB_COUNTRY (e.g. FRA) "
         "or EMISSIONS_HUB_CLOUD_PROVIDER and EMISSIONS_HUB_CLOUD_REGION.",
         "" if detect else ", cloud detection off",
     )

@@ -87,6 +87,9 @@ class Usage:
         self.mode = mode
         self.pid = pid if pid is not None else os.getpid()
         self.own = pid is None or pid == os.getpid()
+        # A command started by the wrapper is our child: once it exits and is reaped, its
+        # whole CPU time (and its reaped descendants') moves into our own children_* times.
+        self.child_of_self = not self.own and _parent_pid(self.pid) == os.getpid()
         self._tree_cache: list[Any] = []
         self._total_memory: float | None = None
         self._tree_at = -1e9
@@ -154,6 +157,14 @@ class Usage:
                 fields = [float(x) for x in f.readline().split()[1:]]
             idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
             return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+        if self.child_of_self:
+            t = os.times()
+            reaped = t.children_user + t.children_system
+            try:
+                live = self._tree_cpu_seconds() if self._psutil is not None else _stat_cpu(self.pid)
+            except (OSError, ValueError, IndexError):
+                live = 0.0
+            return reaped + live
         if self._psutil is not None:
             return self._tree_cpu_seconds()
         if self.own:
@@ -170,8 +181,11 @@ class Usage:
             cpu = self._cpu_seconds()
         except (OSError, ValueError, IndexError):
             cpu = self._last_cpu  # the tracked process is gone
+        # Never let the counter go backwards: a process caught between exit and reaping
+        # reads as zero, and resetting the baseline then would count its time twice.
+        cpu = max(cpu, self._last_cpu)
         dt = now - self._last_t
-        used = max(0.0, cpu - self._last_cpu)
+        used = cpu - self._last_cpu
         self._last_cpu, self._last_t = cpu, now
         if dt <= 0:
             return 0.0
@@ -199,6 +213,22 @@ class Usage:
             import resource
 
             return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, total
+
+
+def _parent_pid(pid: int) -> int | None:
+    """The parent pid of a process from /proc, or None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _stat_cpu(pid: int) -> float:
+    """Cumulative CPU seconds of a process and its reaped children, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return sum(float(x) for x in parts[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _descendants(pid: int) -> list[int] | None:

@@ -557,7 +557,7 @@ class Tracker:
         mnt, sec = divmod(rem, 60)
         kwh = self.energy_kwh
         parts = [
-            f"Emissions Hub: run {self.identity.get('run_key', '?')}"
+            f"Emissions Hub: run key {self.identity.get('run_key', '?')}"
             + (f" {status}" if status else " running"),
             f"{h}h{mnt:02d}m{sec:02d}s",
             f"{kwh:.6f} kWh (CPU {self.totals_kwh['cpu']:.6f}, GPU {self.totals_kwh['gpu']:.6f}, "

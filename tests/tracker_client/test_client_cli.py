@@ -90,3 +90,17 @@ def test_the_console_script_entry_point_prints_its_version():
         timeout=20,
     )
     assert proc.stdout.strip().startswith("tracker_client 0.")
+
+
+def test_a_short_command_sampled_only_after_it_exits_still_counts_its_cpu_time(hub):
+    # With a 30 s interval the only sample comes after the child has exited and been
+    # reaped: its CPU time must be read from the wrapper's children times, not lost.
+    burn = "import time\nt=time.process_time()\nwhile time.process_time()-t<0.5: pass"
+    cmd = wrapper(hub, sys.executable, "-c", burn)
+    cmd[cmd.index("--interval-s") + 1] = "30"
+    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    items = list(hub.measurements.values())
+    assert len(items) == 1
+    # At least 0.5 CPU-seconds at the smallest TDP share the model can give (> 1 W).
+    assert items[0]["cpu_energy_kwh"] * 3.6e6 > 0.5
