@@ -7,22 +7,29 @@ PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench services venv browser clean codecarbon-venv
+.PHONY: help run test lint bench services venv dev-venv browser clean codecarbon-venv
 
 help: ## List the make targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml tracker_client/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e .
 	$(PY) -m pip install -q -e './tracker_client[all]'
 	touch $@
 
-venv: $(VENV)/.installed ## Create .venv and install the hub, the client and the dev tools
+# Test and lint tools, and the ML libraries the client's callbacks are tested against.
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
 
-run: venv ## Quick start: migrate, load demo data and serve on http://127.0.0.1:$(PORT) (SQLite, Celery eager)
+venv: $(VENV)/.installed ## Create .venv and install the hub and the client
+
+dev-venv: $(VENV)/.installed-dev ## Add the test, lint and benchmark tools to .venv
+
+run: venv ## Quick start: migrate, load demo data and serve on http://127.0.0.1:PORT (default 8000; SQLite, Celery eager)
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo
 	@echo "Emissions Hub on http://127.0.0.1:$(PORT)/  (sign in as shown above; API docs at /api/v1/docs/)"
@@ -46,16 +53,16 @@ browser: ## Install Debian's chromium for the browser tests when missing
 	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils; }
 	@command -v pdftoppm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils; }
 
-lint: venv ## ruff (lint and format check) and mypy
+lint: dev-venv ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy emissions_hub api carbon dashboards reports tracker_client
 
-test: services venv browser codecarbon-venv ## The whole suite against real PostgreSQL and Redis (lint included)
+test: services dev-venv browser codecarbon-venv ## The whole suite against real PostgreSQL and Redis (lint included)
 	$(MAKE) lint
 	$(VENV)/bin/pytest
 
-bench: services venv ## Benchmarks: ingestion, client, pages, reports (prints their figures)
+bench: services dev-venv ## Benchmarks: ingestion, client, pages, reports (prints their figures)
 	$(PY) bench/ingest/run.py
 	$(PY) bench/client/run.py
 	$(PY) bench/pages/run.py
