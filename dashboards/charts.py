@@ -396,10 +396,8 @@ def metric_vs_emissions(
 
 def what_if_countries(alternatives: Sequence[Any], actual_kg: float) -> Figure:
     """What the same energy would have emitted in each country, cleanest first, with the
-    actual emissions as a line.
-
-    A bar chart rather than a world map: plotly.js loads map outlines (topojson) from a
-    CDN, and the hub must work offline; no topojson ships with the plotly package.
+    actual emissions as a line: the ranking the world map (``what_if_map``) cannot show,
+    and every country, including those too small for the map's outlines.
     """
     rows = [a for a in alternatives if a.kind == "country"]
     if not rows:
@@ -438,6 +436,85 @@ def what_if_countries(alternatives: Sequence[Any], actual_kg: float) -> Figure:
             yaxis={"title": {"text": f"Emissions ({unit})"}, "rangemode": "tozero"},
             bargap=0.15,
             hovermode="closest",
+        ),
+    }
+
+
+# ColorBrewer YlOrRd, light to dark: lightness falls monotonically, so the order reads
+# with the common colour-vision deficiencies and in greyscale.
+EMISSIONS_SCALE = [
+    [0.0, "#ffffcc"],
+    [0.17, "#ffeda0"],
+    [0.33, "#fed976"],
+    [0.5, "#feb24c"],
+    [0.67, "#fd8d3c"],
+    [0.83, "#e31a1c"],
+    [1.0, "#800026"],
+]
+# Land without a value (a country the factor dataset lacks) is drawn in this grey.
+NO_DATA_GREY = "#d0d0d0"
+
+
+def what_if_map(alternatives: Sequence[Any], actual_kg: float) -> Figure:
+    """World map (choropleth) of what the same energy would have emitted in each country.
+
+    Countries are matched on their ISO 3166-1 alpha-3 code (``locationmode`` "ISO-3"); the
+    colour is the emissions, in the same unit as ``what_if_countries``. plotly.js draws
+    the outlines from a topojson file it fetches at ``topojsonURL`` (the page points it at
+    the hub's static files); codes the outlines lack are simply not drawn.
+    """
+    rows = [a for a in alternatives if a.kind == "country"]
+    if not rows:
+        return _empty()
+    divisor, unit = mass_scale(max([a.emissions_kg for a in rows] + [actual_kg]))
+    return {
+        "data": [
+            {
+                "type": "choropleth",
+                "name": "Same energy in this country",
+                "locationmode": "ISO-3",
+                "locations": [a.zone for a in rows],
+                "z": [a.emissions_kg / divisor for a in rows],
+                "zmin": 0,
+                "text": [a.label for a in rows],
+                "customdata": [a.g_per_kwh for a in rows],
+                "colorscale": EMISSIONS_SCALE,
+                "marker": {"line": {"color": "#ffffff", "width": 0.4}},
+                "colorbar": {
+                    "title": {"text": f"Emissions ({unit})", "side": "top"},
+                    "orientation": "h",
+                    "x": 0.5,
+                    "xanchor": "center",
+                    "y": 0,
+                    "yanchor": "top",
+                    "len": 0.8,
+                    "thickness": 12,
+                    "outlinewidth": 0,
+                },
+                "hovertemplate": (
+                    "%{text} (%{location})<br>%{customdata:.0f} g CO2e/kWh"
+                    f"<br>%{{z:.3~g}} {unit}<extra></extra>"
+                ),
+            }
+        ],
+        "layout": _layout(
+            height=420,
+            margin={"l": 0, "r": 0, "t": 0, "b": 70},
+            geo={
+                "scope": "world",
+                "resolution": 110,
+                "projection": {"type": "natural earth"},
+                "lataxis": {"range": [-58, 85]},
+                "showframe": False,
+                "showcoastlines": False,
+                "showland": True,
+                "landcolor": NO_DATA_GREY,
+                "showcountries": True,
+                "countrycolor": "#ffffff",
+                "countrywidth": 0.4,
+                "showlakes": False,
+                "bgcolor": "rgba(0,0,0,0)",
+            },
         ),
     }
 

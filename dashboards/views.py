@@ -8,7 +8,9 @@ one run of a run page) and hand plain rows to the pure figure builders of
 
 from __future__ import annotations
 
+import json
 import math
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,15 @@ from django.views.decorators.http import require_GET
 
 import carbon
 from api import queries
-from api.models import Experiment, Project, Run, RunStatus
+from api.models import METHOD_CHOICES, Experiment, Project, Run, RunStatus
 from dashboards import charts, formatting
 from dashboards.access import OrgAccess, org_access, parse_uuid, user_organisations
 from dashboards.periods import PRESETS, Period, PeriodError, parse_period
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+# Country outlines of the world map, served as a static file to plotly.js (see SOURCE.md
+# next to it); read here only to name the countries the map cannot draw.
+WORLD_TOPOJSON = Path(__file__).parent / "static" / "dashboards" / "topojson" / "world_110m.json"
 TOP_RUNS = 10
 # The experiment page lists at most this many runs (newest first); totals cover all.
 MAX_EXPERIMENT_RUNS = 500
@@ -215,13 +220,27 @@ def site_pue(totals: dict[str, Any]) -> float | None:
     return min(max(pue, carbon.MIN_PUE), carbon.MAX_PUE)
 
 
+@cache
+def mapped_countries() -> frozenset[str]:
+    """ISO alpha-3 codes of the countries the world map's outlines contain."""
+    topology = json.loads(WORLD_TOPOJSON.read_text(encoding="utf-8"))
+    geometries = topology["objects"]["countries"]["geometries"]
+    return frozenset(str(g["id"]) for g in geometries if g.get("id"))
+
+
 def what_if_rows(totals: dict[str, Any], project_pue: float | None) -> dict[str, Any]:
     """Alternatives for the project's energy over the period: every cloud region and
     country, the cleanest region of each provider, and savings against what it emitted."""
     energy = totals["energy_kwh"]
     actual = totals["emissions_kg"]
     if energy <= 0:
-        return {"alternatives": [], "cleanest": [], "figure": charts.what_if_countries([], 0.0)}
+        return {
+            "alternatives": [],
+            "cleanest": [],
+            "figure": charts.what_if_countries([], 0.0),
+            "map": charts.what_if_map([], 0.0),
+            "unmapped": [],
+        }
     alternatives = carbon.what_if(energy, pue=project_pue or site_pue(totals))
 
     def row(alt: carbon.Alternative) -> dict[str, Any]:
@@ -239,6 +258,12 @@ def what_if_rows(totals: dict[str, Any], project_pue: float | None) -> dict[str,
         "alternatives": [row(a) for a in alternatives],
         "cleanest": [row(a) for a in cleanest],
         "figure": charts.what_if_countries(alternatives, actual),
+        "map": charts.what_if_map(alternatives, actual),
+        "unmapped": sorted(
+            a.label
+            for a in alternatives
+            if a.kind == "country" and a.zone not in mapped_countries()
+        ),
     }
 
 
@@ -286,6 +311,7 @@ def project_context(project: Project, period: Period, bucket: str) -> dict[str, 
             "where": charts.breakdown_bar(
                 queries.usage_breakdown(qs, start, end, "zone"), "zone", labels
             ),
+            "map": whatif["map"],
             "countries": whatif["figure"],
             "mix": charts.grid_mix(mixes, mix_labels),
             "methods": charts.energy_methods(
@@ -474,15 +500,28 @@ def run_numbers(run: Run) -> dict[str, str]:
     }
 
 
+def run_method_rows(run: Run) -> list[dict[str, str]]:
+    """The rows of "How each component was measured", formatted; the live JSON sends the
+    same strings, so the page and its updates read alike."""
+    names = dict(METHOD_CHOICES)
+    return [
+        {
+            "component": m["component"].upper(),
+            "method": m["method"],
+            "label": str(names.get(m["method"], m["method"])),
+            "energy": formatting.energy(m["energy_kwh"]),
+            "intervals": f"{m['intervals']:,}",
+        }
+        for m in queries.run_methods(run)
+    ]
+
+
 @login_required
 @require_GET
 def run_page(request: HttpRequest, org_id: str, run_id: str) -> HttpResponse:
     access = org_access(request, org_id)
     run = get_run(access, run_id)
-    methods = queries.run_methods(run)
-    method_names = dict(run.measurements.model._meta.get_field("cpu_method").choices or [])  # type: ignore[arg-type]
-    for m in methods:
-        m["label"] = method_names.get(m["method"], m["method"])
+    methods = run_method_rows(run)
     return page(
         request,
         "dashboards/run.html",
@@ -506,7 +545,8 @@ def run_page(request: HttpRequest, org_id: str, run_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def run_live(request: HttpRequest, org_id: str, run_id: str) -> JsonResponse:
-    """What the run page redraws while the run is running: status, totals and figures."""
+    """What the run page redraws while the run is running: status, totals, how each
+    component was measured, and figures."""
     access = org_access(request, org_id)
     run = get_run(access, run_id)
     return JsonResponse(
@@ -516,6 +556,7 @@ def run_live(request: HttpRequest, org_id: str, run_id: str) -> JsonResponse:
             "last_seen_at": run.last_seen_at.isoformat(),
             "measurement_count": run.measurement_count,
             "numbers": run_numbers(run),
+            "methods": run_method_rows(run),
             "figures": {f"fig-{k}": v for k, v in run_figures(run).items()},
         }
     )

@@ -36,7 +36,9 @@ def free_port() -> int:
 
 
 def sh(*args: str, env: dict[str, str] | None = None) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True, env=env, cwd=ROOT).stdout
+    return subprocess.run(
+        args, check=True, capture_output=True, text=True, env=env, cwd=ROOT
+    ).stdout
 
 
 def make_items(n: int, run_index: int, offset: int) -> list[dict[str, object]]:
@@ -68,7 +70,9 @@ def make_items(n: int, run_index: int, offset: int) -> list[dict[str, object]]:
     return items
 
 
-def load(port: int, key: str, paths: list[str], bodies: list[bytes], seconds: float, concurrency: int) -> dict[str, float]:
+def load(
+    port: int, key: str, paths: list[str], bodies: list[bytes], seconds: float, concurrency: int
+) -> dict[str, float]:
     """Send pre-built bodies from ``concurrency`` keep-alive connections for ``seconds``."""
     latencies: list[float] = []
     errors = [0]
@@ -128,16 +132,52 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=8, help="runs the batches are spread over")
     args = parser.parse_args()
 
-    env = {**os.environ, "DATABASE_URL": DB_URL, "DEBUG": "0", "SECRET_KEY": "bench-only", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": DB_URL,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only",
+        "LOG_LEVEL": "WARNING",
+    }
     env.pop("CELERY_BROKER_URL", None)
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB_NAME], check=True)
+    subprocess.run(
+        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB_NAME], check=True
+    )
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB_NAME], check=True)
     py = sys.executable
     sh(py, "manage.py", "migrate", "--no-input", "-v0", env=env)
-    key = sh(py, "manage.py", "create_api_key", "--org", "Bench", "--project", "ingest", "--scope", "ingest", "--country", "FRA", env=env).strip().splitlines()[-1]
+    key = (
+        sh(
+            py,
+            "manage.py",
+            "create_api_key",
+            "--org",
+            "Bench",
+            "--project",
+            "ingest",
+            "--scope",
+            "ingest",
+            "--country",
+            "FRA",
+            env=env,
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     port = free_port()
     server = subprocess.Popen(
-        [py, "-m", "gunicorn", "emissions_hub.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--log-level", "warning"],
+        [
+            py,
+            "-m",
+            "gunicorn",
+            "emissions_hub.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
         env=env,
         cwd=ROOT,
     )
@@ -154,21 +194,38 @@ def main() -> None:
         assert conn is not None
         run_ids = []
         for r in range(args.runs):
-            conn.request("POST", "/api/v1/runs", body=json.dumps({"run_key": f"bench-{r}", "experiment": "bench"}), headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/api/v1/runs",
+                body=json.dumps({"run_key": f"bench-{r}", "experiment": "bench"}),
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
             run_ids.append(json.loads(conn.getresponse().read())["id"])
         paths = [f"/api/v1/runs/{rid}/measurements" for rid in run_ids]
 
         # Pre-build every body so the load generator spends its CPU on sending, not on JSON.
         est_batches = int(args.seconds * 150)
-        batches = [json.dumps({"measurements": make_items(100, i % args.runs, i * 100)}).encode() for i in range(est_batches)]
-        print(f"Ingestion benchmark: gunicorn 2 workers, PostgreSQL, {args.concurrency} client connections, {args.seconds:.0f} s per phase")
+        batches = [
+            json.dumps({"measurements": make_items(100, i % args.runs, i * 100)}).encode()
+            for i in range(est_batches)
+        ]
+        print(
+            f"Ingestion benchmark: gunicorn 2 workers, PostgreSQL, {args.concurrency} client connections, {args.seconds:.0f} s per phase"
+        )
         res = load(port, key, paths, batches, args.seconds, args.concurrency)
         mps = res["requests"] * 100 / res["elapsed_s"]
-        print(f"  batches of 100: {mps:,.0f} measurements/s ({res['rps']:.1f} requests/s), p50 {res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms, errors {res['errors']}  [target >= 5,000 measurements/s, 0 errors]")
+        print(
+            f"  batches of 100: {mps:,.0f} measurements/s ({res['rps']:.1f} requests/s), p50 {res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms, errors {res['errors']}  [target >= 5,000 measurements/s, 0 errors]"
+        )
 
-        singles = [json.dumps({"measurements": make_items(1, i % args.runs, 4_000_000 + i)}).encode() for i in range(int(args.seconds * 1500))]
+        singles = [
+            json.dumps({"measurements": make_items(1, i % args.runs, 4_000_000 + i)}).encode()
+            for i in range(int(args.seconds * 1500))
+        ]
         res1 = load(port, key, paths, singles, args.seconds, args.concurrency)
-        print(f"  single measurements: {res1['rps']:,.0f} requests/s, p50 {res1['p50_ms']:.1f} ms, p99 {res1['p99_ms']:.1f} ms, errors {res1['errors']}")
+        print(
+            f"  single measurements: {res1['rps']:,.0f} requests/s, p50 {res1['p50_ms']:.1f} ms, p99 {res1['p99_ms']:.1f} ms, errors {res1['errors']}"
+        )
 
         # Check nothing was lost or double counted: the hub's count equals what was accepted.
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -4,13 +4,20 @@
 (function () {
   var CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
+  // Maps: plotly.js fetches its country outlines from <topojsonURL>/world_110m.json,
+  // by default on a CDN; the chart element names the hub's own static folder instead.
+  function configFor(el) {
+    if (!el.dataset.topojson) return CONFIG;
+    return Object.assign({}, CONFIG, { topojsonURL: el.dataset.topojson });
+  }
+
   function draw(el, fig) {
     if (!window.Plotly || !fig || !fig.data || fig.data.length === 0) return;
     el.classList.remove("empty");
     if (el.dataset.drawn) {
-      window.Plotly.react(el, fig.data, fig.layout, CONFIG);
+      window.Plotly.react(el, fig.data, fig.layout, configFor(el));
     } else {
-      window.Plotly.newPlot(el, fig.data, fig.layout, CONFIG);
+      window.Plotly.newPlot(el, fig.data, fig.layout, configFor(el));
       el.dataset.drawn = "1";
       // Points that carry a URL (runs on the experiment scatter) open it on click.
       el.on("plotly_click", function (ev) {
@@ -80,6 +87,27 @@
     });
   }
 
+  // The "How each component was measured" table of the run page, rebuilt from the rows
+  // of the live JSON (text only: nothing from the JSON is parsed as HTML).
+  function updateMethods(rows) {
+    var table = document.getElementById("methods");
+    if (!table || !rows) return;
+    var body = table.tBodies[0];
+    while (body.rows.length) body.deleteRow(0);
+    rows.forEach(function (m) {
+      var tr = body.insertRow();
+      tr.dataset.method = m.component + "-" + m.method;
+      [m.component, m.label, m.energy, m.intervals].forEach(function (text, i) {
+        var td = tr.insertCell();
+        td.textContent = text;
+        if (i >= 2) td.className = "num";
+      });
+    });
+    table.hidden = rows.length === 0;
+    var empty = document.getElementById("methods-empty");
+    if (empty) empty.hidden = rows.length > 0;
+  }
+
   function live() {
     var box = document.getElementById("live");
     if (!box) return;
@@ -89,6 +117,7 @@
       Object.keys(state.numbers || {}).forEach(function (key) {
         document.querySelectorAll('[data-number="' + key + '"]').forEach(function (el) { el.textContent = state.numbers[key]; });
       });
+      updateMethods(state.methods);
       Object.keys(state.figures || {}).forEach(function (id) {
         var el = document.getElementById(id);
         if (el) draw(el, state.figures[id]);
