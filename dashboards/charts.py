@@ -467,6 +467,26 @@ def what_if_map(alternatives: Sequence[Any], actual_kg: float) -> Figure:
     if not rows:
         return _empty()
     divisor, unit = mass_scale(max([a.emissions_kg for a in rows] + [actual_kg]))
+    layout = _layout(
+        margin={"l": 0, "r": 0, "t": 0, "b": 70},
+        geo={
+            "scope": "world",
+            "resolution": 110,
+            "projection": {"type": "natural earth"},
+            "lataxis": {"range": [-58, 85]},
+            "showframe": False,
+            "showcoastlines": False,
+            "showland": True,
+            "landcolor": NO_DATA_GREY,
+            "showcountries": True,
+            "countrycolor": "#ffffff",
+            "countrywidth": 0.4,
+            "showlakes": False,
+            "bgcolor": "rgba(0,0,0,0)",
+        },
+    )
+    # No fixed height: the page sizes the map's box from its width (hub.css).
+    del layout["height"]
     return {
         "data": [
             {
@@ -497,25 +517,7 @@ def what_if_map(alternatives: Sequence[Any], actual_kg: float) -> Figure:
                 ),
             }
         ],
-        "layout": _layout(
-            height=420,
-            margin={"l": 0, "r": 0, "t": 0, "b": 70},
-            geo={
-                "scope": "world",
-                "resolution": 110,
-                "projection": {"type": "natural earth"},
-                "lataxis": {"range": [-58, 85]},
-                "showframe": False,
-                "showcoastlines": False,
-                "showland": True,
-                "landcolor": NO_DATA_GREY,
-                "showcountries": True,
-                "countrycolor": "#ffffff",
-                "countrywidth": 0.4,
-                "showlakes": False,
-                "bgcolor": "rgba(0,0,0,0)",
-            },
-        ),
+        "layout": layout,
     }
 
 

@@ -18,6 +18,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from api.models import USAGE_FIELDS
 from reports.rounding import PLACES, rounded
 
 CSV_COLUMNS = [
@@ -34,17 +35,7 @@ CSV_COLUMNS = [
     "factor_g_per_kwh",
     "factor_year",
     "factor_is_fallback",
-    "energy_kwh",
-    "cpu_energy_kwh",
-    "gpu_energy_kwh",
-    "ram_energy_kwh",
-    "measured_energy_kwh",
-    "imported_energy_kwh",
-    "facility_energy_kwh",
-    "emissions_kg",
-    "gpu_hours",
-    "duration_s",
-    "measurement_count",
+    *USAGE_FIELDS,
 ]
 
 

@@ -9,11 +9,20 @@ Each line the log file handler writes starts with ``{asctime} - {threadName} - {
             Energy: 0.000812 kWh
             CO2eq:  0.121800 g
 
+CarbonTracker 2.x (checked with 2.4.7) writes a shorter prefix to this file,
+``{asctime} - CarbonTracker: ...`` with whole seconds and no thread or level, prints
+intensities in ``gCO2eq/kWh``, and no longer puts the detected location in this file
+(only in ``*_carbontracker.log``); both prefixes are read.
+
 "Actual consumption" is what was measured so far (cumulative over the tracker's epochs),
 printed when the tracker stops; "Predicted consumption" is a forecast and is not stored
 as a measurement. Successive actual reports of one log become the deltas between them.
 The interval of a report ends at its log time and lasts ``Time``. Log times have no
 zone: they are read as UTC.
+
+The two other files CarbonTracker writes beside it, ``*_carbontracker.log`` (per-epoch
+debug log) and ``*_carbontracker_err.log``, have no consumption report: they are refused
+with a message naming the right file.
 
 CarbonTracker multiplies the energy it measures by its data-centre PUE before printing
 it, and the log does not say which; the hub divides by the PUE of the CarbonTracker
@@ -38,9 +47,11 @@ PREDICTED = re.compile(r"Predicted consumption(?: for (\d+) epoch\(s\))?:", re.I
 FIELD = re.compile(r"^\s*(Time|Energy|CO2eq):\s*(.+?)\s*$", re.IGNORECASE)
 DURATION = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
 INTENSITY = re.compile(
-    r"Average carbon intensity during training was ([\d.]+|nan)\s*gCO2/kWh(?: at detected location: (.*?))?\.?\s*$",
+    r"Average carbon intensity during training was ([\d.]+|nan)\s*gCO2(?:eq)?/kWh"
+    r"(?: at detected location: (.*?))?\.?\s*$",
     re.IGNORECASE,
 )
+OUTPUT_MARK = "CarbonTracker:"  # the prefix of every line of the output log, 1.x and 2.x
 COMPONENTS = re.compile(r"The following components were found:(.*)$")
 DEVICE = re.compile(r"\s*(\w+) with device\(s\) (.*?)\.(?=\s|$)")
 
@@ -73,6 +84,25 @@ def _value(raw: str, unit: str) -> float | None:
     return float(m.group(1))
 
 
+def _run_key(
+    first_stamp: str, reports: list[tuple[int, datetime, int | None, float, float, float | None]]
+) -> str:
+    """The run a log lands in, the same for every copy of the log.
+
+    The first timestamped line is the tracker's start. CarbonTracker 1.x stamps it to the
+    millisecond, which names the run alone (and keeps the keys of logs imported before).
+    2.x stamps whole seconds and starts with the same component line on one machine, so
+    two trackers started in the same second (a sweep) would share it: their first actual
+    report, which a later copy of the log still has, tells them apart.
+    """
+    parts: list[object] = ["carbontracker", first_stamp.strip()]
+    m = LOG_LINE.match(first_stamp)
+    if m and m.group(2) is None and reports:
+        _, end, epochs, seconds, energy, grams = reports[0]
+        parts += [end.isoformat(), epochs, seconds, energy, grams]
+    return f"carbontracker:{derived_uuid(*parts)}"
+
+
 def parse(data: str, filename: str = "") -> Parsed:
     parsed = Parsed(format=ImportFormat.CARBONTRACKER)
     lines = data.splitlines()
@@ -86,10 +116,17 @@ def parse(data: str, filename: str = "") -> Parsed:
             )
         )
         return parsed
-    # The first timestamped line (the tracker's start, to the millisecond) names the run,
-    # so the same log always lands in the same run.
-    run_key = f"carbontracker:{derived_uuid('carbontracker', first_stamp.strip())}"
-    info = RunInfo(run_key=run_key, experiment="carbontracker", name=filename[:200])
+    if not any(OUTPUT_MARK in ln for ln in lines):
+        parsed.skipped.append(
+            Skipped(
+                1,
+                "this is not CarbonTracker's output log (no 'CarbonTracker:' line): of the files "
+                "CarbonTracker writes to its log_dir, upload *_carbontracker_output.log, not "
+                "*_carbontracker.log or *_carbontracker_err.log",
+            )
+        )
+        return parsed
+    info = RunInfo(run_key="", experiment="carbontracker", name=filename[:200])
     reports: list[tuple[int, datetime, int | None, float, float, float | None]] = []
     now: datetime | None = None
     intensity: float | None = None
@@ -112,7 +149,8 @@ def parse(data: str, filename: str = "") -> Parsed:
             country = where.rsplit(",", 1)[-1].strip() if where else ""
             if len(country) in (2, 3) and country.isalpha():
                 info.location = usable_location(country)
-            info.params["carbontracker_location"] = where[:200]
+            if where:
+                info.params["carbontracker_location"] = where[:200]
         header = ACTUAL.search(line)
         if header is None or PREDICTED.search(line):
             i += 1
@@ -149,6 +187,8 @@ def parse(data: str, filename: str = "") -> Parsed:
             Skipped(1, "no 'Actual consumption' report in this log (the run may not have stopped)")
         )
     info.params["carbontracker_pue_assumed"] = CARBONTRACKER_PUE
+    run_key = _run_key(first_stamp, reports)
+    info.run_key = run_key
     parsed.runs[run_key] = info
     previous: tuple[float, float, float | None] = (0.0, 0.0, None)
     for line_no, end, epochs, seconds, energy, grams in sorted(reports, key=lambda r: (r[3], r[4])):

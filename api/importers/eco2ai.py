@@ -11,6 +11,14 @@ So every row is one interval ``[start_time, start_time + duration]``; ``start_ti
 local time without a zone and is read as UTC. A row's UUID is derived from its tracker,
 epoch and start time, so a later copy of the file with a rewritten (longer) row is a
 duplicate, not a second interval.
+
+What real files (Eco2AI 0.3.12) look like beyond the column list: every tracker rewrites
+the whole file through pandas, so the ``epoch`` of an earlier row turns from ``N/A`` into
+an empty cell and its floats may be re-printed; ``CPU_name`` is ``<model>/<n> device(s),
+TDP:<W>`` (older releases add `` method:...``), ``GPU_name`` is ``<model> <n> device(s)``
+(`` 0 device(s)`` with no model when there is no GPU); ``region/country`` is ``FR`` or
+``US/California``, in parentheses (``(DE)``) when the user gave ``emission_level``; an
+unnamed tracker is ``Default project name`` / ``no experiment description``.
 """
 
 from __future__ import annotations
@@ -54,7 +62,12 @@ COLUMNS = {
 }
 REQUIRED = ("id", "start_time", "duration", "energy")
 EPOCH = re.compile(r"epoch:\s*(\d+)", re.IGNORECASE)
-NO_GPU = re.compile(r"\b0 device\(s\)")
+# "Intel(R) Xeon(R) Processor/1 device(s), TDP:61.0" (older: "..., TDP:280 method:tdp")
+CPU_NAME = re.compile(r"^(.*?)/\s*(\d+) device\(s\)(?:,\s*TDP:\s*([\d.]+))?", re.IGNORECASE)
+# "NVIDIA A100-SXM4-80GB 1 device(s)" (older: "... nvml"); " 0 device(s)" without a GPU
+GPU_NAME = re.compile(r"^(.*?)\s*\b(\d+) device\(s\)", re.IGNORECASE)
+DEFAULT_PROJECTS = {"", "default project name"}  # Eco2AI's names for an unnamed tracker
+DEFAULT_DESCRIPTIONS = {"", "no experiment description", "default experiment description"}
 
 
 def _canonical(name: str) -> str:
@@ -127,8 +140,8 @@ def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tupl
     if duration is None or energy is None:
         raise ValueError("duration(s) and power_consumption(kWh) are required")
     emissions = _num(raw, "emissions", "CO2_emissions(kg)")
-    gpu_name = text(raw.get("gpu_name"))
-    has_gpu = bool(gpu_name) and not NO_GPU.search(gpu_name)
+    hardware = _hardware(text(raw.get("cpu_name")), text(raw.get("gpu_name")))
+    has_gpu = "gpu_model" in hardware
     split = {c: _num(raw, c, f"{c.upper()}_consumption(kWh)") for c in ("cpu", "gpu", "ram")}
     if any(v is not None for v in split.values()):
         energies = {c: v or 0.0 for c, v in split.items()}
@@ -145,14 +158,10 @@ def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tupl
     run_key = f"eco2ai:{tracker}"[:200]
     info = RunInfo(
         run_key=run_key,
-        experiment="eco2ai" if project_name in {"", "Default project name"} else project_name,
-        name="" if description in {"", "no experiment description"} else description,
+        experiment="eco2ai" if project_name.lower() in DEFAULT_PROJECTS else project_name,
+        name="" if description.lower() in DEFAULT_DESCRIPTIONS else description,
         location=locations[where],
-        hardware={
-            k: v
-            for k, v in (("cpu_model", text(raw.get("cpu_name"))), ("gpu_model", gpu_name))
-            if v
-        },
+        hardware=hardware,
         software={"os": text(raw.get("os"))} if text(raw.get("os")) else {},
         params={"eco2ai_id": tracker, "eco2ai_location": where[:200]},
     )
@@ -167,7 +176,7 @@ def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tupl
         start=start,
         end=start + timedelta(seconds=duration),
         energies=energies,
-        gpu_count=1 if has_gpu else 0,
+        gpu_count=int(hardware.get("gpu_count", 1)) if has_gpu else 0,
         epoch=epoch,
         client_emissions_kg=emissions,
         client_energy_kwh=energy,
@@ -175,12 +184,38 @@ def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tupl
     return row, info
 
 
+def _hardware(cpu_name: str, gpu_name: str) -> dict[str, Any]:
+    """Model and count of the CPU and GPU cells; no GPU entry for ``0 device(s)``."""
+    hardware: dict[str, Any] = {}
+    cpu = CPU_NAME.match(cpu_name)
+    if cpu:
+        if cpu.group(1).strip():
+            hardware["cpu_model"] = cpu.group(1).strip()[:200]
+        hardware["cpu_count"] = int(cpu.group(2))
+        if cpu.group(3):
+            hardware["cpu_tdp_w"] = float(cpu.group(3))
+    elif cpu_name:
+        hardware["cpu_model"] = cpu_name
+    gpu = GPU_NAME.match(gpu_name)
+    if gpu:
+        count = int(gpu.group(2))
+        if count > 0:
+            hardware["gpu_model"] = gpu.group(1).strip()[:200] or gpu_name
+            hardware["gpu_count"] = count
+    elif gpu_name:
+        hardware["gpu_model"] = gpu_name
+    return hardware
+
+
 def _location(where: str) -> Location:
-    """Eco2AI writes ``country/region`` (``CH/Ticino``); older files ``region/country``."""
-    parts: list[Any] = [p.strip() for p in where.split("/") if p.strip()]
-    for part in parts:
+    """Eco2AI writes ``country/region`` (``US/California``), ``(country)`` when the user
+    set ``emission_level``; older files ``region/country``. The region is kept when the
+    hub knows it for that country (``usable_location`` drops it with a note otherwise)."""
+    parts: list[Any] = [p.strip() for p in where.strip().strip("()").split("/") if p.strip()]
+    for i, part in enumerate(parts):
         if len(part) in (2, 3) and part.isalpha():
-            found = usable_location(part)
+            region = "/".join(parts[:i] + parts[i + 1 :])
+            found = usable_location(part, region)
             if found.country:
                 return found
     return Location(note=f"location {where!r} is not an ISO country code" if where else "")

@@ -60,6 +60,17 @@ class Tab:
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("requestfailed", lambda r: self.errors.append(f"failed {r.url}"))
+        # Nothing may leave the hub, even where the network would answer (a CDN).
+        self.page.on(
+            "request",
+            lambda r: (
+                None
+                if r.url.startswith((base + "/", "data:", "blob:"))
+                else self.errors.append(f"off the hub {r.url}")
+            ),
+        )
+        self.fetched: list[str] = []
+        self.page.on("requestfinished", lambda r: self.fetched.append(r.url))
 
     def open(self, path: str) -> Any:
         response = self.page.goto(self.base + path)
@@ -80,6 +91,25 @@ class Tab:
             ".map(el => [el.id, el.data ? el.data.length : 0]))"
         )
         return result
+
+    def assert_map_drawn(self, chart: str = "fig-map") -> None:
+        """The choropleth drew its countries, coloured, with a colour bar, from outlines
+        served by the hub itself."""
+        self.page.wait_for_selector(f"#{chart} path.choroplethlocation", timeout=15_000)
+        drawn = self.page.evaluate(
+            "id => { const ps = Array.from(document.querySelectorAll("
+            "'#' + id + ' path.choroplethlocation'));"
+            " return {count: ps.filter(p => (p.getAttribute('d') || '').length > 10).length,"
+            " fills: new Set(ps.map(p => p.style.fill || p.getAttribute('fill'))).size,"
+            " bar: document.querySelector('#' + id + ' .colorbar .cbtitle')?.textContent || ''}; }",
+            chart,
+        )
+        assert drawn["count"] > 100, drawn  # about 170 of the dataset's countries
+        assert drawn["fills"] > 5, drawn
+        assert drawn["bar"].startswith("Emissions ("), drawn
+        assert any(
+            u == self.base + "/static/dashboards/topojson/world_110m.json" for u in self.fetched
+        ), self.fetched
 
     def assert_fits(self) -> None:
         """Nothing makes the page scroll sideways; name the culprits when something does."""
@@ -178,8 +208,10 @@ def test_a_manager_signs_in_and_reads_every_page(
 
     tab.open(f"/o/{org}/projects/{cast.project.uuid}/?period=30d")
     charts = tab.charts()
-    for name in ("fig-time", "fig-where", "fig-countries", "fig-mix", "fig-methods"):
+    for name in ("fig-time", "fig-where", "fig-map", "fig-countries", "fig-mix", "fig-methods"):
         assert charts[name] >= 1, name
+    tab.assert_map_drawn()
+    assert "Kosovo" in (tab.page.text_content("#unmapped") or "")
     tab.shot("project")
 
     exp = runs["resnet-wide"].experiment
@@ -213,6 +245,7 @@ def test_a_manager_signs_in_and_reads_every_page(
     phone.assert_fits()
     phone.shot("overview-phone")
     phone.open(f"/o/{org}/projects/{cast.project.uuid}/?period=30d")
+    phone.assert_map_drawn()
     phone.assert_fits()
     phone.shot("project-phone")
     phone.open(f"/o/{org}/runs/{runs['resnet-wide'].uuid}/")
@@ -268,9 +301,20 @@ def test_a_running_run_updates_while_its_page_is_open(
     before = tab.page.inner_text("[data-number=energy]")
     points = "() => document.getElementById('fig-cumulative').data[0].x.length"
     first_points = tab.page.evaluate(points)
+    methods = (
+        "() => Array.from(document.querySelectorAll('#methods tbody tr')).map(r => r.innerText)"
+    )
+    first_methods = tab.page.evaluate(methods)
+    assert not tab.page.is_visible("#methods tr[data-method=CPU-tdp_model]")
 
+    # New intervals: more GPU energy, and a CPU method the run had not used yet.
     items = [
-        measurement(start + timedelta(seconds=60 + 10 * i), gpu_kwh=0.05, seq=100 + i)
+        measurement(
+            start + timedelta(seconds=60 + 10 * i),
+            gpu_kwh=0.05,
+            seq=100 + i,
+            cpu_method="tdp_model" if i % 2 else "rapl",
+        )
         for i in range(20)
     ]
     posted = requests.post(
@@ -286,6 +330,13 @@ def test_a_running_run_updates_while_its_page_is_open(
         timeout=15_000,
     )
     assert tab.page.evaluate(points) > first_points
+    tab.page.wait_for_selector("#methods tr[data-method=CPU-tdp_model]", timeout=15_000)
+    tdp = "#methods tr[data-method=CPU-tdp_model]"
+    assert tab.page.inner_text(f"{tdp} td:nth-child(2)") == "TDP x utilisation model"
+    assert tab.page.inner_text(f"{tdp} td:nth-child(4)") == "10"  # of the 20 new intervals
+    gpu_row = "#methods tr[data-method=GPU-nvml_energy] td:nth-child(4)"
+    assert tab.page.inner_text(gpu_row) == f"{Run.objects.get(pk=run.pk).measurement_count:,}"
+    assert tab.page.evaluate(methods) != first_methods
     tab.shot("run-live")
 
     finished = requests.post(
@@ -311,6 +362,7 @@ def test_the_public_link_shows_the_project_without_signing_in(
     response = tab.open(f"/p/{cast.project.public_token}/?period=30d")
     assert response.status == 200
     assert tab.charts()["fig-time"] >= 1
+    tab.assert_map_drawn()
     assert "Settings" not in tab.page.inner_text("header")
     assert "/runs/" not in tab.page.content()
     tab.shot("public-project-phone")

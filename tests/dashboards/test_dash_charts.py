@@ -44,6 +44,30 @@ def test_the_country_chart_marks_the_actual_emissions() -> None:
     assert line["y"][0] == line["y"][1]
 
 
+def test_the_world_map_colours_countries_by_emissions_in_the_page_unit() -> None:
+    alternatives = carbon.what_if(100.0)
+    countries = [a for a in alternatives if a.kind == "country"]
+    fig = charts.what_if_map(alternatives, actual_kg=20.0)
+    (trace,) = fig["data"]
+    assert trace["type"] == "choropleth"
+    assert trace["locationmode"] == "ISO-3"
+    assert trace["locations"] == [a.zone for a in countries]
+    assert all(len(code) == 3 for code in trace["locations"])
+    assert trace["text"] == [a.label for a in countries]
+    assert trace["customdata"] == [a.g_per_kwh for a in countries]
+    # Same unit as the sorted bar chart, named on the colour bar and in the hover.
+    divisor, unit = formatting.mass_scale(max([a.emissions_kg for a in countries] + [20.0]))
+    assert trace["z"] == [a.emissions_kg / divisor for a in countries]
+    assert trace["colorbar"]["title"]["text"] == f"Emissions ({unit})"
+    bars = charts.what_if_countries(alternatives, actual_kg=20.0)
+    assert unit in bars["layout"]["yaxis"]["title"]["text"]
+    assert "g CO2e/kWh" in trace["hovertemplate"] and unit in trace["hovertemplate"]
+    assert "%{text}" in trace["hovertemplate"]
+    assert fig["layout"]["geo"]["scope"] == "world"
+    assert fig["layout"]["geo"]["resolution"] == 110  # the outlines shipped: world_110m
+    assert charts.what_if_map([], 0.0)["data"] == []
+
+
 def test_numbers_carry_their_units() -> None:
     assert formatting.energy(1234.0) == "1.23 MWh"
     assert formatting.energy(0.5) == "0.5 kWh"

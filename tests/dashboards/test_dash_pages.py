@@ -108,6 +108,13 @@ def test_the_project_page_compares_and_offers_alternatives(cast: Cast, usage: Us
         assert f'data-provider="{provider}"' in html
     countries = figure(response, "countries")
     assert "FRA" in countries["data"][0]["x"]
+    world = figure(response, "map")
+    assert world["data"][0]["type"] == "choropleth"
+    assert "FRA" in world["data"][0]["locations"]
+    # The map's outlines come from the hub's static files, never from plotly's CDN.
+    assert 'data-topojson="/static/dashboards/topojson/"' in html
+    assert "Kosovo" in response.context["whatif"]["unmapped"]
+    assert "France" not in response.context["whatif"]["unmapped"]
     mix = figure(response, "mix")
     assert mix["data"][0]["y"] == ["France"]
 
@@ -172,6 +179,10 @@ def test_a_running_run_polls_its_live_json(cast: Cast, usage: Usage) -> None:
     assert data["running"] is True
     assert data["numbers"]["energy"] == formatting.energy(live.energy_kwh)
     assert data["figures"]["fig-power"]["data"]
+    gpu = next(m for m in data["methods"] if m["component"] == "GPU")
+    assert gpu["label"] == "NVML energy counter"
+    assert gpu["energy"] == formatting.energy(live.gpu_energy_kwh)
+    assert gpu["intervals"] == f"{live.measurement_count:,}"
     assert run.project != cast.project
 
 
@@ -225,9 +236,19 @@ def test_plotly_is_served_locally(cast: Cast) -> None:
     assert "immutable" in response["Cache-Control"]
 
 
+def test_the_map_outlines_are_served_locally(cast: Cast) -> None:
+    response = Client().get("/static/dashboards/topojson/world_110m.json")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    topology = json.loads(body)
+    ids = {g.get("id") for g in topology["objects"]["countries"]["geometries"]}
+    assert {"FRA", "USA", "CHN", "BRA", "IND"} <= ids
+
+
 def test_the_pages_never_reference_a_cdn(cast: Cast, usage: Usage) -> None:
     client = cast.client_for("viewer")
     run = usage.runs["big"]
-    for url in (f"/o/{cast.org.uuid}/", f"/o/{cast.org.uuid}/runs/{run.uuid}/"):
+    project = f"/o/{cast.org.uuid}/projects/{cast.project.uuid}/{PERIOD}"
+    for url in (f"/o/{cast.org.uuid}/", project, f"/o/{cast.org.uuid}/runs/{run.uuid}/"):
         html = client.get(url).content.decode()
         assert "cdn." not in html and "https://cdn" not in html

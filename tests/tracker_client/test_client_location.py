@@ -50,6 +50,6 @@ def test_detection_gives_up_within_its_deadline():
 def test_an_unknown_location_is_sent_as_null_and_said_in_the_log(caplog):
     caplog.set_level(logging.WARNING, logger="tracker_client")
     assert resolve_location(dict(NULL), detect=False) == NULL
-    assert "location unknown" in caplog.text and "world-average" in caplog.text
+    assert "location not set" in caplog.text and "world-average" in caplog.text
     got = resolve_location(dict(NULL), detect=True, fetch=fake_metadata("gcp"))
     assert got == {**NULL, "cloud_provider": "gcp", "cloud_region": "europe-west1"}
