@@ -51,6 +51,14 @@ SUMS: dict[str, Any] = {
 def rebuild_project(project_pk: int) -> int:
     """Recompute a project's UsageHour rows and run totals; return the number of hours."""
     with transaction.atomic():
+        # Lock the project's runs (in pk order, as ingestion locks one run at a time) so no
+        # batch commits between the recount and the write and is lost from the totals.
+        list(
+            Run.objects.select_for_update()
+            .filter(project_id=project_pk)
+            .order_by("pk")
+            .values_list("pk")
+        )
         UsageHour.objects.filter(project_id=project_pk).delete()
         rows = (
             Measurement.objects.filter(run__project_id=project_pk)

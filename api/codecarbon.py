@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import uuid as uuidlib
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, NoReturn
 
 from django.http import Http404
@@ -154,7 +154,11 @@ def _bounded(body: dict[str, Any], name: str, hi: float, errors: dict[str, str])
     raw = body.get(name)
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+    try:
+        finite = not isinstance(raw, bool) and isinstance(raw, int | float) and math.isfinite(raw)
+    except OverflowError:  # an integer with hundreds of digits
+        finite = False
+    if not finite:
         errors[name] = "must be a finite number"
         return None
     if raw < 0 or raw > hi:
@@ -264,6 +268,9 @@ def _run_key(project: Project, body: dict[str, Any], started: Any) -> str:
     return f"codecarbon:{derived_uuid('codecarbon-run', project.uuid, fingerprint, bucket)}"
 
 
+# The longest interval one POST may cover (a year), checked before any date arithmetic.
+MAX_DURATION_S = 366 * 86400.0
+
 EMISSION_NUMBERS = {
     "emissions_sum": 1e6,
     "emissions_rate": 1e6,
@@ -302,15 +309,12 @@ class EmissionsView(CodeCarbonView):
         values = {name: _bounded(body, name, hi, errors) for name, hi in EMISSION_NUMBERS.items()}
         end = ingest.parse_time(body.get("timestamp"), "timestamp", errors)
         duration = body.get("duration")
-        if (
-            isinstance(duration, bool)
-            or not isinstance(duration, int | float)
-            or not math.isfinite(duration)
-        ):
+        duration = _bounded(body, "duration", MAX_DURATION_S, errors)
+        if duration is None and "duration" not in errors:
             errors["duration"] = "is required, in seconds"
         if errors:
             raise ingest.Invalid("invalid emission", errors)
-        assert end is not None and isinstance(duration, int | float)
+        assert end is not None and duration is not None
         # Kept exactly as sent (CodeCarbon truncates to whole seconds): the interval ends at
         # the POST's timestamp and lasts `duration`.
         start = end - timedelta(seconds=float(duration))
@@ -318,10 +322,12 @@ class EmissionsView(CodeCarbonView):
         item: dict[str, Any] = {
             # CodeCarbon sends no id; one derived from the content makes a resend harmless.
             "uuid": str(
+                # Parsed values, not the raw text: "Z" and "+00:00", or 10 and 10.0,
+                # are the same interval and must give the same id.
                 derived_uuid(
                     "codecarbon-api",
                     run.uuid,
-                    body.get("timestamp"),
+                    end.astimezone(UTC).isoformat(),
                     duration,
                     body.get("cpu_energy"),
                     body.get("gpu_energy"),
@@ -464,10 +470,12 @@ class ExperimentsView(CodeCarbonView):
         exp.description = exp.description or str(body.get("description") or "")[:2000]
         # The experiment's location is what runs posted to it are placed by, because the
         # CodeCarbon client never sends a country itself.
-        exp.country = where.country
-        exp.region = where.region
-        exp.cloud_provider = where.cloud_provider
-        exp.cloud_region = where.cloud_region
+        # Only what the body says replaces a location already set (e.g. by an admin).
+        if where.country or where.cloud_provider:
+            exp.country = where.country
+            exp.region = where.region
+            exp.cloud_provider = where.cloud_provider
+            exp.cloud_region = where.cloud_region
         exp.save(
             update_fields=["description", "country", "region", "cloud_provider", "cloud_region"]
         )

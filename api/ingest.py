@@ -66,7 +66,10 @@ def _number(
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         errors[name] = "must be a number"
         return None
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # a JSON integer with hundreds of digits
+        value = math.inf
     if not math.isfinite(value):
         errors[name] = "must be a finite number (NaN and infinity are refused)"
         return None
@@ -207,6 +210,21 @@ def clean_measurement(item: Any, now: datetime | None = None) -> CleanMeasuremen
             errors[f"{comp}_method"] = f"{method!r} is not one of {', '.join(sorted(METHODS))}"
         else:
             methods[comp] = str(method)
+    # An energy must be physically possible over its interval: this catches kWh sent as Wh
+    # or J, and a zero-length interval holding energy.
+    if duration is not None and "duration_s" not in errors:
+        for comp in COMPONENTS:
+            energy = energies[comp]
+            if energy <= 0 or f"{comp}_energy_kwh" in errors:
+                continue
+            if duration <= 0:
+                errors[f"{comp}_energy_kwh"] = "is above zero over an interval of zero seconds"
+            elif energy * 3_600_000.0 / duration > MAX_POWER_W:
+                errors[f"{comp}_energy_kwh"] = (
+                    f"means an average of {energy * 3_600_000.0 / duration:,.0f} W over "
+                    f"{duration:g} s, above the {MAX_POWER_W:,.0f} W one rank can draw "
+                    "(is it in kWh?)"
+                )
     gpu_default = 1 if methods.get("gpu", "none") != "none" else 0
     gpu_count = _integer(item, "gpu_count", hi=4096, default=gpu_default, errors=errors)
     seq = _integer(item, "seq", hi=2**62, default=0, errors=errors)
@@ -353,15 +371,17 @@ def get_or_create_run(
 
 
 def _merge_rank_info(run: Run, data: dict[str, Any]) -> None:
+    """Raise node and rank counts to what a joining rank says; never lower them.
+
+    ``Greatest`` in the UPDATE keeps this right when ranks join at the same moment."""
     updates: dict[str, Any] = {}
     for name in ("node_count", "rank_count"):
         value = data.get(name)
         if value and value > getattr(run, name):
-            updates[name] = value
+            updates[name] = Greatest(F(name), Value(value))
     if updates:
         Run.objects.filter(pk=run.pk).update(**updates)
-        for k, v in updates.items():
-            setattr(run, k, v)
+        run.refresh_from_db(fields=list(updates))
 
 
 def finish_run(
@@ -370,6 +390,11 @@ def finish_run(
     """Close a run; finishing twice is harmless, later metrics are merged in."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
+        if ended_at is not None and ended_at < locked.started_at:
+            raise Invalid(
+                "ended_at is before the run started",
+                {"ended_at": f"is before started_at ({locked.started_at.isoformat()})"},
+            )
         locked.status = status
         locked.ended_at = ended_at or locked.ended_at or locked.last_end or timezone.now()
         if metrics:
@@ -452,7 +477,7 @@ INSERT_CHUNK = 200
 def _insert_new(run: Run, batch: list[CleanMeasurement]) -> set[uuidlib.UUID]:
     """Insert the batch, skipping UUIDs already stored; return the UUIDs actually inserted.
 
-    ``INSERT ... ON CONFLICT (uuid) DO NOTHING RETURNING uuid`` is the same SQL on
+    ``INSERT ... ON CONFLICT (run_id, uuid) DO NOTHING RETURNING uuid`` is the same SQL on
     PostgreSQL and SQLite (3.35+), and tells exactly which rows are new even when another
     request stores the same UUID at the same moment, so nothing is counted twice.
     """
@@ -498,7 +523,8 @@ def _insert_new(run: Run, batch: list[CleanMeasurement]) -> set[uuidlib.UUID]:
         for m in batch
     ]
     conflict = (
-        f"ON CONFLICT ({ops.quote_name('uuid')}) DO NOTHING RETURNING {ops.quote_name('uuid')}"
+        f"ON CONFLICT ({ops.quote_name('run_id')}, {ops.quote_name('uuid')}) DO NOTHING "
+        f"RETURNING {ops.quote_name('uuid')}"
     )
     inserted: set[uuidlib.UUID] = set()
     with connection.cursor() as cursor:

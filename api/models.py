@@ -394,7 +394,8 @@ class Run(models.Model):
 class Measurement(models.Model):
     """One interval of one process (rank) on one node."""
 
-    uuid = models.UUIDField(unique=True)
+    # Unique per run, not hub-wide: one tenant's ids must never block or reveal another's.
+    uuid = models.UUIDField()
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="measurements")
     node = models.CharField(max_length=200, blank=True)
     rank = models.PositiveIntegerField(default=0)
@@ -428,6 +429,10 @@ class Measurement(models.Model):
     received = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        constraints = [
+            # Idempotent ingestion: a resent interval of a run is skipped (ON CONFLICT).
+            models.UniqueConstraint(fields=["run", "uuid"], name="api_measurement_unique_run_uuid"),
+        ]
         indexes = [
             # Run page: a run's measurements in time order (power over time).
             models.Index(fields=["run", "start"], name="api_measurement_run_start"),

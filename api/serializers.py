@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.utils import timezone
 from rest_framework import serializers
 
+from api.ingest import EARLIEST
 from api.models import Experiment, Organisation, Project, Run, RunStatus
 
 # --- input ------------------------------------------------------------------------------
@@ -70,6 +74,18 @@ class RunCreateSerializer(serializers.Serializer[Any]):
     )
     started_at = serializers.DateTimeField(required=False)
 
+    def validate_started_at(self, value: datetime) -> datetime:
+        return _plausible_time(value)
+
+
+def _plausible_time(value: datetime) -> datetime:
+    """A timestamp between the year 2000 and a few minutes from now (clock skew)."""
+    if value < EARLIEST:
+        raise serializers.ValidationError("is before the year 2000")
+    if value > timezone.now() + timedelta(seconds=settings.API_MAX_FUTURE_S):
+        raise serializers.ValidationError("is in the future")
+    return value
+
 
 class MeasurementInSerializer(serializers.Serializer[Any]):
     """Documents one measurement; validation is done by ``api.ingest.clean_measurement``."""
@@ -111,6 +127,9 @@ class FinishSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=[RunStatus.FINISHED, RunStatus.FAILED])
     metrics = serializers.DictField(required=False)
     ended_at = serializers.DateTimeField(required=False)
+
+    def validate_ended_at(self, value: datetime) -> datetime:
+        return _plausible_time(value)
 
     def validate_metrics(self, value: dict[str, Any]) -> dict[str, Any]:
         for name, metric in value.items():

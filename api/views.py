@@ -33,8 +33,10 @@ from api.serializers import (
 
 
 def base_url(request: Request) -> str:
-    """The hub's external URL: SITE_URL when set explicitly, else the request's host."""
-    return request.build_absolute_uri("/").rstrip("/") if request else settings.SITE_URL
+    """The hub's external URL: SITE_URL when it is set, else the request's host."""
+    if settings.SITE_URL_FROM_ENV or request is None:
+        return str(settings.SITE_URL)
+    return request.build_absolute_uri("/").rstrip("/")
 
 
 def _get(qs: QuerySet[Any], public_id: Any) -> Any:

@@ -83,7 +83,7 @@ def parse(data: str, project: Project) -> Parsed:
             continue  # blank line
         try:
             snap = _snapshot(line, raw)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             parsed.skipped.append(Skipped(line, str(exc)))
             continue
         # The same snapshot twice (a file concatenated with itself) is one snapshot.

@@ -29,20 +29,26 @@ def number(raw: Any) -> float | None:
     """A float from a CSV cell or JSON value; None for empty, 'N/A' or 'nan'."""
     if raw is None or isinstance(raw, bool):
         return None
-    if isinstance(raw, int | float):
-        value = float(raw)
-    else:
-        text = str(raw).strip()
-        if not text or text.lower() in {"n/a", "na", "nan", "none", "null"}:
-            return None
-        value = float(text)  # ValueError is reported by the caller with the line number
-    return value if math.isfinite(value) else None
+    try:
+        if isinstance(raw, int | float):
+            value = float(raw)
+        else:
+            text = str(raw).strip()
+            if not text or text.lower() in {"n/a", "na", "nan", "none", "null"}:
+                return None
+            value = float(text)  # ValueError is reported by the caller with the line number
+    except OverflowError as exc:
+        raise ValueError(f"{str(raw)[:20]}… is too large a number") from exc
+    if not math.isfinite(value):
+        raise ValueError(f"{str(raw)[:20]} is not a finite number")
+    return value
 
 
 def text(raw: Any, max_len: int = 200) -> str:
     if raw is None:
         return ""
-    value = str(raw).strip()
+    # NUL cannot be stored in PostgreSQL text; it is never meaningful in these files.
+    value = str(raw).replace("\x00", "").strip()
     if value.lower() in {"nan", "n/a", "none", "null"}:
         return ""
     return value[:max_len]
@@ -200,6 +206,15 @@ def _pieces(row: Row) -> list[dict[str, Any]]:
     per-interval bound of ``api.ingest`` (a long multi-GPU run is one CSV row but can hold
     more than 100 kWh). Splitting assumes constant power, which is all a total tells."""
     worst = max(row.energies.values(), default=0.0)
+    seconds = (row.end - row.start).total_seconds()
+    # Refuse before splitting: an impossible energy would otherwise make millions of parts.
+    if worst > 0 and (seconds <= 0 or worst * 3_600_000.0 / seconds > ingest.MAX_POWER_W):
+        raise ingest.Invalid(
+            "implausible energy",
+            {
+                "energy_kwh": f"{worst:g} kWh over {seconds:g} s is above {ingest.MAX_POWER_W:,.0f} W"
+            },
+        )
     parts = max(1, math.ceil(worst / ingest.MAX_INTERVAL_KWH)) if worst > 0 else 1
     span = (row.end - row.start) / parts
     total = sum(row.energies.values())

@@ -109,7 +109,7 @@ def parse(data: str) -> Parsed:
         raw = dict(zip(header, cells, strict=True))
         try:
             row, info = _row(line, raw, locations)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             parsed.skipped.append(Skipped(line, str(exc)))
             continue
         parsed.runs.setdefault(info.run_key, info)

@@ -48,7 +48,11 @@ def test_apply_factors_recomputes_a_period_and_rebuilds_aggregates(
         "post",
         f"/api/v1/runs/{run['id']}/measurements",
         cast.ingest_key,
-        {"measurements": [measurement(start=start, cpu_kwh=1, gpu_kwh=0, ram_kwh=0)]},
+        {
+            "measurements": [
+                measurement(start=start, duration_s=3600, cpu_kwh=1, gpu_kwh=0, ram_kwh=0)
+            ]
+        },
     )
     # Simulate measurements stored under an older factor: tamper, then re-apply.
     from api.models import Measurement

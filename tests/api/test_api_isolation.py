@@ -186,7 +186,7 @@ def test_an_ingest_key_reads_only_its_project_within_its_organisation(
         "post",
         f"/api/v1/runs/{run['id']}/measurements",
         sibling_key,
-        {"measurements": [measurement(gpu_kwh=5.0)]},
+        {"measurements": [measurement(gpu_kwh=5.0, duration_s=3600)]},
     )
     r = call(cast, "read_key", "get", f"/api/v1/runs/{run['id']}")
     assert r.status_code == 404
@@ -194,3 +194,18 @@ def test_an_ingest_key_reads_only_its_project_within_its_organisation(
     assert org["energy_kwh"] == 0.0
     viewer = call(cast, "viewer", "get", f"/api/v1/organisations/{cast.org.uuid}").json()
     assert viewer["energy_kwh"] > 5.0
+
+
+def test_the_same_measurement_uuid_in_two_organisations_is_stored_in_each(
+    cast: Cast, client: Client
+) -> None:
+    # Ids are unique per run: another tenant's id neither blocks nor reveals anything.
+    item = measurement()
+    counts = []
+    for key in (cast.ingest_key, cast.other_ingest_key):
+        run = api(client, "post", "/api/v1/runs", key, {"run_key": "same"}).json()
+        r = api(
+            client, "post", f"/api/v1/runs/{run['id']}/measurements", key, {"measurements": [item]}
+        )
+        counts.append((r.json()["accepted"], r.json()["duplicates"]))
+    assert counts == [(1, 0), (1, 0)]

@@ -202,3 +202,77 @@ def test_it_refuses_a_bad_period(cast: Cast, client: Client) -> None:
     )
     assert r.status_code == 400
     assert "end" in r.json()["fields"]
+
+
+def test_it_refuses_an_energy_impossible_over_its_interval(
+    cast: Cast, client: Client, run_id: str
+) -> None:
+    # 300 kWh in 10 s is 108 MW: certainly Wh or J sent as kWh.
+    assert_refused(
+        post(client, cast, run_id, [measurement(duration_s=10, gpu_kwh=30.0)]), "is it in kWh"
+    )
+    zero = measurement(duration_s=10, gpu_kwh=0.001)
+    zero["end"] = zero["start"]
+    zero["duration_s"] = 0
+    assert_refused(post(client, cast, run_id, [zero]), "zero seconds")
+
+
+def test_it_refuses_a_number_too_large_for_a_float(cast: Cast, client: Client, run_id: str) -> None:
+    body = json.dumps({"measurements": [measurement()]}).replace(
+        '"duration_s": 10.0', '"duration_s": ' + "9" * 400
+    )
+    r = client.post(
+        f"/api/v1/runs/{run_id}/measurements",
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {cast.ingest_key}",
+    )
+    assert_refused(r, "finite")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/runs", {"run_key": "n", "params": {"a": "x\u0000y"}}),
+        ("/api/v1/runs", {"run_key": "n", "hardware": {"gpu_model": "A\u0000"}}),
+        ("MEASUREMENTS", {"measurements": [measurement(node="a\u0000b")]}),
+        ("FINISH", {"status": "finished", "metrics": {"note": "x\u0000"}}),
+    ],
+)
+def test_it_refuses_text_with_nul_characters(
+    cast: Cast, client: Client, run_id: str, path: str, body: dict[str, Any]
+) -> None:
+    path = {
+        "MEASUREMENTS": f"/api/v1/runs/{run_id}/measurements",
+        "FINISH": f"/api/v1/runs/{run_id}/finish",
+    }.get(path, path)
+    r = api(client, "post", path, cast.ingest_key, body)
+    assert r.status_code == 400, r.content
+    assert "NUL" in r.json()["message"]
+    assert Measurement.objects.count() == 0
+    assert Run.objects.count() == 1
+    assert Run.objects.get().status == "running"
+
+
+def test_it_refuses_a_run_started_in_the_future_or_finished_before_it_started(
+    cast: Cast, client: Client, run_id: str
+) -> None:
+    r = api(
+        client,
+        "post",
+        "/api/v1/runs",
+        cast.ingest_key,
+        {"run_key": "f", "started_at": "9999-01-01T00:00:00Z"},
+    )
+    assert r.status_code == 400
+    assert "started_at" in r.json()["fields"]
+    r = api(
+        client,
+        "post",
+        f"/api/v1/runs/{run_id}/finish",
+        cast.ingest_key,
+        {"status": "finished", "ended_at": "2001-01-01T00:00:00Z"},
+    )
+    assert r.status_code == 400
+    assert "ended_at" in r.json()["fields"]
+    assert Run.objects.get().status == "running"

@@ -276,3 +276,36 @@ def test_the_cli_creates_an_experiment_with_its_location(cast: Cast, client: Cli
         {**body, "project_id": str(cast.other_project.uuid)},
     )
     assert foreign.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("field", "raw"),
+    [("duration", 10**20), ("duration", 1e11), ("cpu_power", 10**400), ("cpu_energy", -1)],
+)
+def test_impossible_numbers_get_a_400_and_store_nothing(
+    cast: Cast, client: Client, field: str, raw: Any
+) -> None:
+    run_id = new_run(client, cast)
+    body = json.dumps(emission_body(run_id)).replace(
+        f'"{field}": ', f'"{field}": {raw}, "_was": ', 1
+    )
+    r = client.post(
+        BASE + "/emissions",
+        data=body,
+        content_type="application/json",
+        HTTP_X_API_TOKEN=cast.ingest_key,
+    )
+    assert r.status_code == 400, r.content
+    assert field in json.dumps(r.json())
+    assert Measurement.objects.count() == 0
+
+
+def test_the_same_interval_spelt_differently_counts_once(cast: Cast, client: Client) -> None:
+    run_id = new_run(client, cast)
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    first = emission_body(run_id, end=end)
+    second = emission_body(run_id, end=end, duration=120.0)
+    second["timestamp"] = end.isoformat().replace("+00:00", "Z")
+    for body in (first, second):
+        assert cc(client, "post", "/emissions", cast.ingest_key, body).status_code == 201
+    assert Measurement.objects.count() == 1

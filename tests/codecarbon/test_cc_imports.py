@@ -251,3 +251,32 @@ def test_the_management_command_imports_and_lists_skipped_lines(cast: Cast) -> N
     assert "0 imported, 3 already there" in out.getvalue()
     with pytest.raises(CommandError, match="No project"):
         call_command("import_file", "--org", "Acme AI", "--project", "nope", str(CC_V2))
+
+
+def test_the_same_file_imports_into_two_organisations_independently(cast: Cast) -> None:
+    # Ids derived from the file's content are unique per run, not hub-wide: one tenant's
+    # import neither blocks another's nor tells it that the file exists elsewhere.
+    for path in (CC_V3, ECO2AI):
+        mine = import_file(cast.project, path.read_bytes(), filename=path.name)
+        theirs = import_file(cast.other_project, path.read_bytes(), filename=path.name)
+        assert mine.accepted > 0
+        assert (theirs.accepted, theirs.duplicates) == (mine.accepted, 0)
+    assert Run.objects.filter(project=cast.other_project).totals()["energy_kwh"] == pytest.approx(
+        Run.objects.filter(project=cast.project).totals()["energy_kwh"]
+    )
+
+
+def test_an_impossible_energy_or_an_enormous_number_skips_the_row_with_its_line(cast: Cast) -> None:
+    lines = ECO2AI.read_text().splitlines()
+    header = lines[0].split(",")
+    energy_col = next(i for i, h in enumerate(header) if h.startswith("power_consumption"))
+    duration_col = next(i for i, h in enumerate(header) if h.startswith("duration"))
+    bad = lines[1].split(",")
+    bad[energy_col] = "1e12"  # 10^12 kWh: would otherwise be split into 10^10 pieces
+    huge = lines[1].split(",")
+    huge[duration_col] = "1e20"  # beyond any date arithmetic
+    data = "\n".join([lines[0], ",".join(bad), ",".join(huge)]) + "\n"
+    report = import_file(cast.project, data.encode(), filename="emission.csv")
+    assert report.accepted == 0
+    assert sorted(s.line for s in report.skipped) == [2, 3]
+    assert Measurement.objects.count() == 0
