@@ -170,7 +170,11 @@ def apply_dataset(
                 intensity_g_per_kwh=factor.g_per_kwh,
                 emissions_kg=ENERGY * F("pue") * factor.g_per_kwh / 1000.0,
             )
-            Run.objects.filter(pk__in=zone_qs.values("run_id")).update(factor=factor)
+            # A run's own factor (shown on its page, used for later intervals) changes only
+            # when the whole run lies in the period; otherwise it keeps mixed factors.
+            Run.objects.filter(
+                pk__in=zone_qs.values("run_id"), first_start__gte=start, last_end__lte=end
+            ).update(factor=factor)
         after = Measurement.objects.filter(period).aggregate(kg=Sum("emissions_kg"))["kg"] or 0.0
         if dry_run:
             transaction.set_rollback(True)
