@@ -53,7 +53,15 @@ class Period:
         return f"{_day(self.start.date())} to {_day(self.last_day)}"
 
     def previous(self) -> Period:
-        """The period of equal length that ends where this one starts."""
+        """The period this one is compared with: the previous calendar quarter or year when
+        this is exactly one (as the quarterly report does), else the period of equal
+        length that ends where this one starts."""
+        s = self.start
+        if s.day == 1 and s.hour == 0 and s.minute == 0:
+            if s.month == 1 and self.end == s.replace(year=s.year + 1):
+                return Period(self.key, s.replace(year=s.year - 1), s)
+            if s.month in (1, 4, 7, 10) and self.end == _midnight(_add_months(s.date(), 3)):
+                return Period(self.key, _midnight(_add_months(s.date(), -3)), s)
         length = self.end - self.start
         return Period(self.key, self.start - length, self.start)
 

@@ -241,7 +241,9 @@ def what_if_rows(totals: dict[str, Any], project_pue: float | None) -> dict[str,
             "map": charts.what_if_map([], 0.0),
             "unmapped": [],
         }
-    alternatives = carbon.what_if(energy, pue=project_pue or site_pue(totals))
+    # The PUE the project actually ran at over the period (a cloud run uses its
+    # provider's), so that its own grid shows no saving or penalty against itself.
+    alternatives = carbon.what_if(energy, pue=site_pue(totals) or project_pue)
 
     def row(alt: carbon.Alternative) -> dict[str, Any]:
         saving = actual - alt.emissions_kg

@@ -82,14 +82,19 @@ def _table(
         cell.fill = HEAD_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for r, values in enumerate(rows, top + 1):
-        for col, (value, kind) in enumerate(zip(values, kinds, strict=True), 1):
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            cell = ws.cell(
-                row=r, column=col, value=rounded(value, PLACES[kind]) if kind and number else value
-            )
-            if kind and number:
-                cell.number_format = _fmt(kind)
+        _table_row(ws, r, values, kinds)
     return top + len(rows) + 2
+
+
+def _table_row(ws: Worksheet, r: int, values: list[Any], kinds: list[str | None]) -> None:
+    """Write one row, rounding each number by its column's unit kind."""
+    for col, (value, kind) in enumerate(zip(values, kinds, strict=True), 1):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        cell = ws.cell(
+            row=r, column=col, value=rounded(value, PLACES[kind]) if kind and number else value
+        )
+        if kind and number:
+            cell.number_format = _fmt(kind)
 
 
 def _widths(ws: Worksheet, widths: list[int]) -> None:
@@ -413,25 +418,24 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
 
     ws = wb.create_sheet("Data gaps")
     g = data["gaps"]
-    _table(
-        ws,
-        1,
-        ["Gap", "Value", "Unit"],
-        [
-            [
-                "Energy with unknown location (world average used)",
-                _mwh(g["location_unknown_energy_kwh"]),
-                "MWh",
-            ],
-            ["Share of energy with unknown location", g["location_unknown_share_pct"], "%"],
-            ["Lost runs (stopped reporting)", g["lost_run_count"], "runs"],
-            ["Energy reported by lost runs", _mwh(g["lost_energy_kwh"]), "MWh"],
-            ["Runs still running", g["running_run_count"], "runs"],
-            ["Imported energy (method unknown)", _mwh(g["imported_energy_kwh"]), "MWh"],
-            ["Share of imported energy", g["imported_share_pct"], "%"],
-        ],
-        [None, "mwh", None],
-    )
+    # Each row has its own unit, so each is rounded by its own rule (counts not at all).
+    gaps: list[tuple[str, Any, str, str | None]] = [
+        (
+            "Energy with unknown location (world average used)",
+            _mwh(g["location_unknown_energy_kwh"]),
+            "MWh",
+            "mwh",
+        ),
+        ("Share of energy with unknown location", g["location_unknown_share_pct"], "%", "pct"),
+        ("Lost runs (stopped reporting)", g["lost_run_count"], "runs", None),
+        ("Energy reported by lost runs", _mwh(g["lost_energy_kwh"]), "MWh", "mwh"),
+        ("Runs still running", g["running_run_count"], "runs", None),
+        ("Imported energy (method unknown)", _mwh(g["imported_energy_kwh"]), "MWh", "mwh"),
+        ("Share of imported energy", g["imported_share_pct"], "%", "pct"),
+    ]
+    _table(ws, 1, ["Gap", "Value", "Unit"], [], [None, None, None])
+    for r, (label, value, unit, kind) in enumerate(gaps, 2):
+        _table_row(ws, r, [label, value, unit], [None, kind, None])
     _widths(ws, [50, 16, 8])
 
     ws = wb.create_sheet("Top runs")

@@ -69,3 +69,18 @@ def test_buckets_follow_the_length() -> None:
     assert parse_period({"period": "30d"}, TODAY).bucket == "day"
     assert parse_period({"period": "this_quarter"}, TODAY).bucket == "week"
     assert parse_period({"period": "this_year"}, TODAY).bucket == "month"
+
+
+def test_a_calendar_quarter_or_year_is_compared_with_the_previous_one() -> None:
+    from datetime import UTC, datetime
+
+    from dashboards.periods import Period
+
+    q2 = Period("custom", datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC))
+    assert (q2.previous().start, q2.previous().end) == (datetime(2026, 1, 1, tzinfo=UTC), q2.start)
+    q1 = Period("custom", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    assert q1.previous().start == datetime(2025, 10, 1, tzinfo=UTC)
+    year = Period("custom", datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    assert year.previous().start == datetime(2025, 1, 1, tzinfo=UTC)
+    days = Period("custom", datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 4, 11, tzinfo=UTC))
+    assert days.previous().start == datetime(2026, 3, 22, tzinfo=UTC)
