@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,6 +56,10 @@ _FLOATS = {
     "flush_timeout_s",
     "batch_wait_s",
 }
+# Options that may be 0 (no wait, no batching, no periodic summary); the others must be > 0.
+_ZERO_OK = {"flush_timeout_s", "batch_wait_s", "summary_every_min"}
+PUE_RANGE = (1.0, 3.0)
+MAX_TAGS, MAX_TAG_CHARS, MAX_NAME_CHARS = 50, 100, 200  # the hub's limits
 _INTS = {"epochs_total", "predict_after_epochs"}
 _BOOLS = {"summary", "no_cloud_detect", "handle_signals"}
 _LISTS = {"tags", "gpu_ids"}
@@ -93,7 +98,17 @@ def _coerce(name: str, value: Any) -> Any:
     if value is None:
         return None
     if name in _FLOATS:
-        return float(value)
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number")
+        if name == "pue":
+            if not PUE_RANGE[0] <= number <= PUE_RANGE[1]:
+                raise ValueError(f"PUE must be within [{PUE_RANGE[0]:g}, {PUE_RANGE[1]:g}]")
+        elif number < 0 or (number == 0 and name not in _ZERO_OK):
+            raise ValueError(f"{value!r} must be {'>= 0' if name in _ZERO_OK else '> 0'}")
+        return number
     if name in _INTS:
         if isinstance(value, float) and not value.is_integer():
             raise ValueError(f"{value!r} is not an integer")
@@ -109,15 +124,25 @@ def _coerce(name: str, value: Any) -> Any:
         raise ValueError(f"{value!r} is not a boolean")
     if name in _LISTS:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return [str(v) for v in value]
+            items = [part.strip() for part in value.split(",") if part.strip()]
+        else:
+            items = [str(v) for v in value]
+        if name == "tags":
+            if len(items) > MAX_TAGS:
+                raise ValueError(f"at most {MAX_TAGS} tags")
+            if any(len(tag) > MAX_TAG_CHARS for tag in items):
+                raise ValueError(f"a tag has at most {MAX_TAG_CHARS} characters")
+        return items
     if name == "params":
         if isinstance(value, str):
             value = json.loads(value)
         if not isinstance(value, dict):
             raise ValueError("params must be a JSON object")
         return value
-    return str(value)
+    text = str(value)
+    if name == "name" and len(text) > MAX_NAME_CHARS:
+        raise ValueError(f"a name has at most {MAX_NAME_CHARS} characters")
+    return text
 
 
 def _layer(source: Mapping[str, Any], origin: str) -> dict[str, Any]:

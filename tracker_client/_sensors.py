@@ -291,10 +291,14 @@ class RaplSensor:
 
     def __init__(self, root: Path = DEFAULT_RAPL_ROOT, usage: Usage | None = None) -> None:
         self.usage = usage
-        self.domains: list[_RaplDomain] = []
+        self.domains: list[_RaplDomain] = []  # packages: the CPU
+        self.dram_domains: list[_RaplDomain] = []  # DRAM: reported as RAM, not CPU
         self.names: list[str] = []
+        seen: set[str] = set()
         try:
-            candidates = sorted(root.glob("intel-rapl*"))
+            # Only intel-rapl:*, not intel-rapl-mmio:*, which repeats the package counter
+            # on some Intel machines (counting it twice).
+            candidates = sorted(root.glob("intel-rapl:*"))
         except OSError as exc:
             raise SensorUnavailable(f"cannot list {root}: {exc}") from exc
         for d in candidates:
@@ -306,6 +310,10 @@ class RaplSensor:
             # Package domains contain core/uncore; DRAM is separate. psys would double count.
             if not (name.startswith("package") or name == "dram"):
                 continue
+            # package-N is unique per socket; each socket may have its own "dram".
+            key = name if name != "dram" else f"dram@{d.name.split(':')[1]}"
+            if key in seen:
+                continue
             try:
                 value = int(energy.read_text())
                 max_range = int((d / "max_energy_range_uj").read_text())
@@ -313,25 +321,21 @@ class RaplSensor:
                 raise SensorUnavailable(f"{energy} is not readable (root only here)") from exc
             except (OSError, ValueError):
                 continue
-            self.domains.append(_RaplDomain(energy, max_range, value))
+            domain = _RaplDomain(energy, max_range, value)
+            (self.dram_domains if name == "dram" else self.domains).append(domain)
             self.names.append(name)
+            seen.add(key)
         if not self.domains:
             raise SensorUnavailable(f"no RAPL package domain under {root}")
         self._last_t = time.monotonic()
 
+    def dram_sensor(self) -> RaplDramSensor | None:
+        """The DRAM counters as the RAM sensor, or None when RAPL has no DRAM domain."""
+        return RaplDramSensor(self.dram_domains) if self.dram_domains else None
+
     def read(self) -> Reading:
         now = time.monotonic()
-        total_uj = 0
-        for d in self.domains:
-            try:
-                value = int(d.path.read_text())
-            except (OSError, ValueError):
-                continue
-            delta = value - d.last_uj
-            if delta < 0:  # the counter wrapped at max_energy_range_uj
-                delta += d.max_range_uj
-            d.last_uj = value
-            total_uj += max(0, delta)
+        total_uj = _read_domains(self.domains)
         dt = now - self._last_t
         self._last_t = now
         energy_j = total_uj / 1e6
@@ -340,6 +344,45 @@ class RaplSensor:
 
     def poll(self) -> None:
         pass
+
+
+class RaplDramSensor:
+    """RAM energy from the RAPL DRAM domains (machine-wide, like the package counters)."""
+
+    method = "rapl"
+    needs_poll = False
+
+    def __init__(self, domains: list[_RaplDomain]) -> None:
+        self.domains = domains
+        self._last_t = time.monotonic()
+
+    def read(self) -> Reading:
+        now = time.monotonic()
+        energy_j = _read_domains(self.domains) / 1e6
+        dt = now - self._last_t
+        self._last_t = now
+        used, total = _machine_memory()
+        pct = 100.0 * used / total if total else None
+        return Reading(energy_j / J_PER_KWH, energy_j / dt if dt > 0 else None, pct, self.method)
+
+    def poll(self) -> None:
+        pass
+
+
+def _read_domains(domains: list[_RaplDomain]) -> int:
+    """Microjoules used since the last read, summed over ``domains``; wrap-around handled."""
+    total_uj = 0
+    for d in domains:
+        try:
+            value = int(d.path.read_text())
+        except (OSError, ValueError):
+            continue
+        delta = value - d.last_uj
+        if delta < 0:  # the counter wrapped at max_energy_range_uj
+            delta += d.max_range_uj
+        d.last_uj = value
+        total_uj += max(0, delta)
+    return total_uj
 
 
 def _normalise_cpu_name(name: str) -> str:
@@ -653,6 +696,7 @@ def build_sensors(
     }
 
     cpu: Sensor
+    rapl: RaplSensor | None = None
     try:
         rapl = RaplSensor(rapl_root, usage)
         if other_local_rank:
@@ -694,6 +738,11 @@ def build_sensors(
         logger.info("tracker_client: GPU: none (%s)", why)
 
     ram: Sensor = RamSensor(usage)
-    if mode == "machine" and other_local_rank:
+    dram = rapl.dram_sensor() if rapl is not None else None
+    if dram is not None:
+        # RAPL measures DRAM (machine-wide): that is the RAM figure, not the model on top.
+        ram = NoSensor() if other_local_rank else dram
+        logger.info("tracker_client: RAM: measured by RAPL (dram)")
+    elif mode == "machine" and other_local_rank:
         ram = NoSensor()
     return SensorSet(cpu, gpu, ram, hardware)

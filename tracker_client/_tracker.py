@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import math
 import os
 import signal
 import sys
@@ -19,10 +20,11 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _worker
 from ._config import Config, default_spool_dir, load_config
 from ._spool import SpoolFile, replay_dir
 from ._transport import Transport
-from ._worker import Worker
+from ._worker import Worker, _merge_measurements, json_safe
 
 if TYPE_CHECKING:
     from ._sensors import Reading
@@ -54,11 +56,15 @@ def run_identity(run_key: str | None, environ: Mapping[str, str] | None = None) 
     Run key: the user's, else ``torchelastic-$TORCHELASTIC_RUN_ID``, else
     ``slurm-$SLURM_JOB_ID`` (array jobs: ``slurm-<array>_<task>``), else a fresh UUID.
     Rank: ``RANK``, else ``SLURM_PROCID``, else 0. Node: the host name.
+
+    With a fresh UUID no other rank can join the run, so ``key_is_local`` is True and the
+    run counts one rank: this process finishes it and predicts for it, whatever its rank.
     """
     import socket
 
     env = os.environ if environ is None else environ
     key = run_key
+    local = False
     if not key:
         elastic = env.get("TORCHELASTIC_RUN_ID", "")
         if elastic and elastic.lower() != "none":
@@ -69,6 +75,7 @@ def run_identity(run_key: str | None, environ: Mapping[str, str] | None = None) 
             key = f"slurm-{env['SLURM_JOB_ID']}"
         else:
             key = str(uuid.uuid4())
+            local = True
 
     def as_int(*names: str) -> int | None:
         for name in names:
@@ -80,10 +87,13 @@ def run_identity(run_key: str | None, environ: Mapping[str, str] | None = None) 
 
     return {
         "run_key": key,
+        "key_is_local": local,
         "rank": as_int("RANK", "SLURM_PROCID") or 0,
         "node": socket.gethostname(),
-        "rank_count": as_int("WORLD_SIZE", "SLURM_NTASKS"),
-        "node_count": as_int("GROUP_WORLD_SIZE", "SLURM_JOB_NUM_NODES", "SLURM_NNODES"),
+        "rank_count": 1 if local else as_int("WORLD_SIZE", "SLURM_NTASKS"),
+        "node_count": 1
+        if local
+        else as_int("GROUP_WORLD_SIZE", "SLURM_JOB_NUM_NODES", "SLURM_NNODES"),
     }
 
 
@@ -207,7 +217,8 @@ class Tracker:
             return
         try:
             with self._lock:
-                self._sample()
+                # An interval shorter than MIN_TAIL_S is not cut: it joins the next one.
+                self._sample(min_s=_worker.MIN_TAIL_S)
                 self.epoch_energies_kwh.append(self._epoch_kwh)
                 self._epoch_kwh = 0.0
                 self._epoch += 1
@@ -220,12 +231,19 @@ class Tracker:
         try:
             for key, value in metrics.items():
                 if isinstance(value, (int, float, str, bool)) or value is None:
-                    self._metrics[str(key)] = value
+                    pass
                 else:
                     try:
-                        self._metrics[str(key)] = float(value)
-                    except (TypeError, ValueError):
-                        self._metrics[str(key)] = str(value)
+                        value = float(value)
+                    except (TypeError, ValueError, OverflowError):
+                        value = str(value)
+                if isinstance(value, float) and not math.isfinite(value):
+                    # JSON has no NaN: the finish call could never be sent.
+                    logger.warning(
+                        "tracker_client: metric %s=%r is not finite; sent as null", key, value
+                    )
+                    value = None
+                self._metrics[str(key)] = json_safe(value)
         except Exception:
             logger.exception("tracker_client: log_metrics failed")
 
@@ -243,7 +261,7 @@ class Tracker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop("failed" if exc_type is not None else "finished")
+        self.stop("failed" if _is_failure(exc_type, exc) else "finished")
 
     # ------------------------------------------------------------------ start
 
@@ -283,6 +301,7 @@ class Tracker:
         }
         location = {"country", "region", "cloud_provider", "cloud_region"}
         payload = {k: v for k, v in payload.items() if v is not None or k in location}
+        payload = json_safe(payload)  # numpy values in params must not block the run
         spool_dir = default_spool_dir(cfg)
         stem = "-".join(
             [
@@ -448,13 +467,19 @@ class Tracker:
             except Exception:
                 logger.exception("tracker_client: sampling failed")
 
-    def _sample(self) -> dict[str, Any] | None:
-        """Read the sensors for the interval since the previous sample and queue it."""
+    def _sample(self, min_s: float = 0.0, kind: str = "measurement") -> dict[str, Any] | None:
+        """Read the sensors for the interval since the previous sample and queue it.
+
+        An interval shorter than ``min_s`` is not cut (the sensors are not read): it goes
+        on into the next one.
+        """
         from ._sensors import Reading
 
+        start = self._interval_start
+        if self._t0_wall + (time.monotonic() - self._t0_mono) - start < min_s:
+            return None
         readings: Mapping[str, Reading] = self._sensors.read()
         end = self._t0_wall + (time.monotonic() - self._t0_mono)
-        start = self._interval_start
         duration = end - start
         if duration <= 0:
             return None
@@ -487,17 +512,14 @@ class Tracker:
         if self.keep_local:
             self.measurements.append(m)
         if self.worker is not None:
-            self.worker.submit("measurement", m)
+            tail = kind == "tail" and duration < _worker.MIN_TAIL_S
+            self.worker.submit("tail" if tail else "measurement", m)
         return m
 
     def _maybe_predict(self) -> None:
         total_epochs = self.config.epochs_total
         done = len(self.epoch_energies_kwh)
-        if (
-            not total_epochs
-            or done < self.config.predict_after_epochs
-            or self.identity["rank"] != 0
-        ):
+        if not total_epochs or done < self.config.predict_after_epochs or not self._finishes_run():
             return
         if done > total_epochs or self.worker is None:
             return
@@ -531,16 +553,24 @@ class Tracker:
             self._sampler.join(1.0)
         with self._lock:
             try:
-                self._sample()  # the last partial interval, however short
+                # The last partial interval, however short; a very short one is merged into
+                # the previous interval when that is still queued (its average power could
+                # otherwise be impossible: a counter tick over a millisecond).
+                self._sample(kind="tail")
             except Exception:
                 logger.exception("tracker_client: last sample failed")
         assert self.worker is not None
-        if self.identity.get("rank", 0) == 0:
+        if self._finishes_run():
             body: dict[str, Any] = {"status": status, "ended_at": _iso(time.time())}
             if self._metrics:
                 body["metrics"] = dict(self._metrics)
             self.worker.submit("finish", body)
         self.worker.close(self.config.flush_timeout_s)
+        if self.worker.tail_merged:
+            with self._lock:
+                self._seq -= 1  # one measurement fewer: the last went into the one before
+                if self.keep_local and len(self.measurements) >= 2:
+                    _merge_measurements(self.measurements[-2], self.measurements.pop())
         close = getattr(self._sensors, "close", None)
         if close is not None:
             with contextlib.suppress(Exception):
@@ -549,6 +579,10 @@ class Tracker:
         _LIVE.discard(self)
         if self.config.summary:
             self._print_summary(final=True, status=status)
+
+    def _finishes_run(self) -> bool:
+        """Rank 0 finishes a shared run; a run of this process alone, this process."""
+        return bool(self.identity.get("key_is_local")) or self.identity.get("rank", 0) == 0
 
     def summary_text(self, final: bool = True, status: str | None = None) -> str:
         """One-line summary: duration, kWh, kg CO2e at the hub's factor, the run page."""
@@ -584,6 +618,16 @@ class Tracker:
     def _print_summary(self, final: bool, status: str | None = None) -> None:
         with contextlib.suppress(Exception):
             print(self.summary_text(final, status), file=sys.stderr, flush=True)
+
+
+def _is_failure(exc_type: type[BaseException] | None, exc: BaseException | None) -> bool:
+    """An exception fails the run, except ``sys.exit()``, ``sys.exit(0)``."""
+    if exc_type is None:
+        return False
+    if issubclass(exc_type, SystemExit):
+        code = exc.code if isinstance(exc, SystemExit) else None
+        return code not in (0, None)
+    return True
 
 
 def track(func: F | None = None, /, **options: Any) -> Any:

@@ -81,8 +81,13 @@ class HttpTransport:
         url = f"{self.hub_url}/api/v1/{path}"
         try:
             resp = self.session.post(url, json=body, timeout=self.timeout)
+        except self._requests.exceptions.InvalidJSONError as exc:
+            # The body cannot be encoded (NaN, an odd object): resending cannot help.
+            raise RejectedError(f"cannot encode POST {path} as JSON: {exc}", 0) from exc
         except self._requests.RequestException as exc:
             raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise RejectedError(f"cannot encode POST {path} as JSON: {exc}", 0) from exc
         if resp.status_code in RETRYABLE_STATUS:
             raise RetryableError(
                 f"hub answered {resp.status_code} to POST {path}",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._spool import MAX_BATCH, SpoolFile, deliver_records
@@ -26,6 +27,102 @@ _STOP = object()
 # First retry after 0.25-0.5 s, doubling up to 30 s (module-level so tests can shorten it).
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
+# Never retry sooner than this, whatever Retry-After says (0 or a past date).
+MIN_DELAY_S = 0.25
+# A last interval shorter than this is merged into the previous one when still queued.
+MIN_TAIL_S = 0.5
+
+# Errors that mean the record itself cannot be sent as is (cannot be encoded, or the hub's
+# answer makes no sense): retrying would fail the same way, so they count as refused.
+_UNSENDABLE = (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError)
+
+
+def json_safe(value: Any, _depth: int = 0) -> Any:
+    """A copy of ``value`` that ``json.dumps(allow_nan=False)`` accepts.
+
+    numpy/torch scalars become Python numbers, arrays lists, unknown objects their str();
+    NaN and infinities become None (JSON has no such numbers, and requests refuses them).
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if _depth > 32:
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_safe(v, _depth + 1) for v in value]
+    for convert in ("item", "tolist"):  # numpy scalars and arrays, torch tensors
+        method = getattr(value, convert, None)
+        if callable(method):
+            try:
+                converted = method()
+            except Exception:  # noqa: S112 - try the next conversion
+                continue
+            if converted is not value:
+                return json_safe(converted, _depth + 1)
+    for number in (int, float):
+        if number is int and not _is_integral(value):
+            continue
+        try:
+            return json_safe(number(value), _depth + 1)
+        except Exception:  # noqa: S112 - try the next conversion
+            continue
+    try:
+        return str(value)
+    except Exception:
+        return repr(type(value))
+
+
+def _is_integral(value: Any) -> bool:
+    import numbers
+
+    return isinstance(value, numbers.Integral)
+
+
+class _Guarded:
+    """Wraps a transport so that any error is a RetryableError or a RejectedError.
+
+    A bug or an odd object (numpy values in params, an answer without "id") must neither
+    kill the delivery thread nor be retried forever.
+    """
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+
+    def _call(self, name: str, *args: Any) -> dict[str, Any]:
+        try:
+            answer = getattr(self.inner, name)(*args)
+        except (RetryableError, RejectedError):
+            raise
+        except _UNSENDABLE as exc:
+            raise RejectedError(f"cannot send {name}: {type(exc).__name__}: {exc}", 0) from exc
+        except Exception as exc:
+            raise RetryableError(f"{name} failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(answer, dict):
+            return {}
+        return answer
+
+    def create_run(self, payload: dict[str, Any]) -> dict[str, Any]:
+        answer = self._call("create_run", payload)
+        if not answer.get("id"):
+            raise RejectedError("the hub answered the create-run call without a run id", 0)
+        return answer
+
+    def post_measurements(self, run_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._call("post_measurements", run_id, items)
+
+    def finish(self, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("finish", run_id, body)
+
+    def prediction(self, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("prediction", run_id, body)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class Backoff:
@@ -44,10 +141,12 @@ class Backoff:
 
     def next_delay(self, retry_after: float | None = None) -> float:
         self.failures += 1
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after_s)
         ceiling = min(self.cap_s, self.base_s * 2 ** (self.failures - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        delay = random.uniform(ceiling / 2, ceiling)
+        if retry_after is not None and math.isfinite(retry_after):
+            # Retry-After: 0 (or a date in the past) must not make us hammer the hub.
+            delay = max(min(retry_after, self.max_retry_after_s), delay)
+        return max(MIN_DELAY_S, delay)
 
     def reset(self) -> None:
         self.failures = 0
@@ -92,7 +191,9 @@ class Worker:
         self._abandoned = False
         self._state_lock = threading.RLock()
         self._thread: threading.Thread | None = None
-        self._transport: Transport | None = None
+        self._transport: _Guarded | None = None
+        self._stop_seen = False
+        self.tail_merged = False  # the short last interval went into the previous one
         self._outage_since: float | None = None
         self._next_attempt = 0.0
         self.idle = threading.Event()
@@ -104,8 +205,13 @@ class Worker:
         self._thread.start()
 
     def submit(self, kind: str, body: dict[str, Any]) -> None:
-        """Queue a record; never blocks on the network, never raises."""
+        """Queue a record; never blocks on the network, never raises.
+
+        ``kind`` is measurement, prediction, finish, or tail: a last measurement too short
+        to stand alone, merged into the previous measurement if that one is still queued.
+        """
         try:
+            body = json_safe(body)
             if self._queue.qsize() >= self.max_queue or self._abandoned:
                 self._spool_record(kind, body)
                 return
@@ -119,6 +225,11 @@ class Worker:
         self._deadline = time.monotonic() + max(0.0, timeout_s)
         self._closing.set()
         self._queue.put(_STOP)
+        if self._thread is None or not self._thread.is_alive():
+            # No delivery thread (it never started, or died): keep what is queued on disk.
+            with self._state_lock:
+                if not self._abandoned:
+                    self._spool_everything()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout_s + 0.5)
         if self._thread is not None and self._thread.is_alive():
@@ -143,7 +254,7 @@ class Worker:
 
     def _spool_record(self, kind: str, body: dict[str, Any]) -> None:
         try:
-            if kind == "measurement":
+            if kind in ("measurement", "tail"):
                 self.spool.append({"kind": "measurements", "items": [body]})
             else:
                 self.spool.append({"kind": kind, "body": body})
@@ -157,7 +268,7 @@ class Worker:
             except queue.Empty:
                 break
             if item is not _STOP:
-                self._accept(item)
+                self._accept(item, merge=False)
         try:
             if self._pending:
                 self.spool.append({"kind": "measurements", "items": self._pending})
@@ -171,8 +282,14 @@ class Worker:
         except Exception:
             logger.exception("tracker_client: could not write the spool")
 
-    def _accept(self, item: tuple[str, dict[str, Any]]) -> None:
+    def _accept(self, item: tuple[str, dict[str, Any]], merge: bool = True) -> None:
         kind, body = item
+        if kind == "tail":
+            # Only the worker thread posts, and not while accepting: nothing is in flight.
+            if merge and self._pending and _merge_measurements(self._pending[-1], body):
+                self.tail_merged = True
+                return
+            kind = "measurement"
         if kind == "measurement":
             if not self._pending:
                 self._oldest_at = time.monotonic()
@@ -184,21 +301,33 @@ class Worker:
 
     def _run(self) -> None:
         try:
-            self._loop()
-        except Exception:
-            logger.exception("tracker_client: delivery thread failed; spooling")
-            with self._state_lock:
-                if not self._abandoned:
-                    self._spool_everything()
+            first = True
+            while True:
+                try:
+                    self._loop(first)
+                    return
+                except Exception:
+                    # Never die while the tracker runs: later records would be lost.
+                    logger.exception("tracker_client: delivery error; going on")
+                first = False
+                if self._abandoned or (
+                    self._closing.is_set() and time.monotonic() >= self._deadline
+                ):
+                    with self._state_lock:
+                        if not self._abandoned:
+                            self._spool_everything()
+                    return
+                self._next_attempt = time.monotonic() + self.backoff.next_delay()
         finally:
             if self._transport is not None:
                 with contextlib.suppress(Exception):
                     self._transport.close()
 
-    def _loop(self) -> None:
-        stop_seen = False
-        self._attempt()  # create the run now, so it shows on the hub from the start
+    def _loop(self, first: bool = True) -> None:
+        if first:
+            self._attempt()  # create the run now, so it shows on the hub from the start
         while True:
+            stop_seen = self._stop_seen
             now = time.monotonic()
             has_work = bool(self._pending or self._prediction or self._finish)
             if stop_seen:
@@ -217,7 +346,7 @@ class Worker:
                     return
                 while item is not None:
                     if item is _STOP:
-                        stop_seen = True
+                        stop_seen = self._stop_seen = True
                     else:
                         self._accept(item)
                     try:
@@ -250,15 +379,16 @@ class Worker:
     def _due(self, stop_seen: bool) -> bool:
         return stop_seen or time.monotonic() >= self._batch_due_at()
 
-    def _ensure_run(self) -> Transport | None:
+    def _ensure_run(self) -> _Guarded | None:
         if self.before_create is not None:
             # Location first, so that even a spooled header carries it.
             hook, self.before_create = self.before_create, None
             hook(self.run_payload)
         if self._transport is None:
-            self._transport = self.transport_factory()
-            if self._transport is None:
+            inner = self.transport_factory()
+            if inner is None:
                 return None
+            self._transport = _Guarded(inner)
         if self.run is None:
             self.run = self._transport.create_run(self.run_payload)
             if self.on_run is not None:
@@ -285,7 +415,12 @@ class Worker:
             run_id = str(self.run["id"])
             if self.spool.has_undelivered():
                 records, end = self.spool.read_undelivered()
-                sent = deliver_records(transport, run_id, records, self._rejected)
+                sent = deliver_records(
+                    transport,  # type: ignore[arg-type]
+                    run_id,
+                    records,
+                    self._rejected,
+                )
                 self.delivered += sent
                 self.spool.replayed_to = end
             while self._pending:
@@ -294,7 +429,10 @@ class Worker:
                     answer = transport.post_measurements(run_id, batch)
                     self.delivered += len(batch)
                     if isinstance(answer.get("run"), dict) and self.on_run is not None:
-                        self.on_run(answer["run"])
+                        try:
+                            self.on_run(answer["run"])
+                        except Exception:
+                            logger.exception("tracker_client: run callback failed")
                 except RejectedError as exc:
                     self._rejected({"kind": "measurements", "items": batch}, exc)
                 with self._state_lock:
@@ -338,6 +476,10 @@ class Worker:
             )
             with self._state_lock:
                 self._spool_rejected_everything(exc)
+        except Exception as exc:
+            # A bug of ours: log it, keep the records, and try again later.
+            logger.exception("tracker_client: delivery attempt failed: %s", exc)
+            self._next_attempt = time.monotonic() + self.backoff.next_delay()
 
     def _rejected(self, record: dict[str, Any], exc: RejectedError) -> None:
         logger.error("tracker_client: %s; kept in %s", exc, self.spool.rejected_path)
@@ -360,3 +502,33 @@ class Worker:
     def wait_idle(self, timeout_s: float) -> bool:
         """Test helper: wait until everything queued so far was handled."""
         return self.idle.wait(timeout_s)
+
+
+def _merge_measurements(prev: dict[str, Any], tail: dict[str, Any]) -> bool:
+    """Extend ``prev`` by the short interval ``tail`` that follows it; False if not adjacent."""
+    if prev.get("end") != tail.get("start") or prev.get("rank") != tail.get("rank"):
+        return False
+    merged = dict(prev)
+    try:
+        d1, d2 = float(prev["duration_s"]), float(tail["duration_s"])
+        total = d1 + d2
+        if total <= 0:
+            return False
+        for comp in ("cpu", "gpu", "ram"):
+            key = f"{comp}_energy_kwh"
+            merged[key] = (prev.get(key) or 0.0) + (tail.get(key) or 0.0)
+            for field, digits in (("power_w", 3), ("utilization_pct", 2)):
+                key = f"{comp}_{field}"
+                a, b = prev.get(key), tail.get(key)
+                if a is None or b is None:
+                    merged[key] = a if b is None else b
+                else:
+                    merged[key] = round((a * d1 + b * d2) / total, digits)
+            if prev.get(f"{comp}_method") in (None, "none"):
+                merged[f"{comp}_method"] = tail.get(f"{comp}_method")
+        merged["end"] = tail["end"]
+        merged["duration_s"] = round(total, 6)
+    except (KeyError, TypeError, ValueError):
+        return False
+    prev.update(merged)
+    return True

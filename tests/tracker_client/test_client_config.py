@@ -66,3 +66,42 @@ def test_the_spool_directory_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("EMISSIONS_HUB_SPOOL_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert default_spool_dir() == tmp_path / "cache" / "emissions-hub" / "spool"
+
+
+def test_out_of_range_values_are_logged_and_the_defaults_kept(caplog):
+    config = load_config(
+        {
+            "pue": 5.0,
+            "interval_s": float("nan"),
+            "timeout_s": float("inf"),
+            "flush_timeout_s": -1.0,
+            "tags": [f"t{i}" for i in range(51)],
+            "name": "n" * 201,
+        },
+        environ={},
+        files=[],
+    )
+    assert config.pue is None and config.interval_s == 10.0 and config.timeout_s == 10.0
+    assert config.flush_timeout_s == 5.0 and config.tags is None and config.name is None
+    for option in ("pue", "interval_s", "timeout_s", "flush_timeout_s", "tags", "name"):
+        assert f"ignoring {option}=" in caplog.text
+    assert load_config({"tags": ["x" * 101]}, environ={}, files=[]).tags is None
+    assert load_config({"pue": 0.9}, environ={}, files=[]).pue is None
+
+
+def test_a_bad_value_from_the_environment_falls_back_to_the_file(tmp_path, monkeypatch):
+    path = write(tmp_path / "c.toml", "interval_s = 2\npue = 1.4\n")
+    config = load_config(
+        {}, environ={"EMISSIONS_HUB_INTERVAL_S": "nan", "EMISSIONS_HUB_PUE": "inf"}, files=[path]
+    )
+    assert config.interval_s == 2.0 and config.pue == 1.4
+
+
+def test_values_in_range_are_kept():
+    config = load_config(
+        {"pue": 3.0, "interval_s": 0.5, "tags": ["a" * 100] * 50, "name": "n" * 200},
+        environ={"EMISSIONS_HUB_BATCH_WAIT_S": "0", "EMISSIONS_HUB_FLUSH_TIMEOUT_S": "0"},
+        files=[],
+    )
+    assert config.pue == 3.0 and config.interval_s == 0.5 and len(config.tags or []) == 50
+    assert config.batch_wait_s == 0.0 and config.flush_timeout_s == 0.0

@@ -4,6 +4,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from tracker_client import Tracker
 
 API_KEY = "ehi_test_key"
@@ -244,7 +246,8 @@ def test_measurements_are_gathered_into_few_requests(hub, sensors_factory, monke
     assert_hub_matches(hub, tracker)
 
 
-def test_a_full_queue_spills_to_disk_instead_of_blocking(hub, sensors_factory):
+def test_a_full_queue_spills_to_disk_instead_of_blocking(hub, sensors_factory, monkeypatch):
+    monkeypatch.setattr("tracker_client._worker.MIN_TAIL_S", 0.0)  # epochs of microseconds
     tracker = make(hub, sensors_factory, interval_s=60).start()
     tracker.worker.max_queue = 0  # as if the worker were stuck
     for _ in range(5):
@@ -254,3 +257,177 @@ def test_a_full_queue_spills_to_disk_instead_of_blocking(hub, sensors_factory):
     tracker.worker.max_queue = 10_000
     tracker.stop()
     assert_hub_matches(hub, tracker)
+
+
+class MemoryTransport:
+    """An injected transport; ``post_measurements`` fails with ``errors`` in turn."""
+
+    def __init__(self, errors=(), run=None):
+        self.errors = list(errors)
+        self.run = {"id": "r1"} if run is None else run
+        self.items = []
+        self.finishes = []
+
+    def create_run(self, payload):
+        json.dumps(payload, allow_nan=False)  # as requests would
+        return self.run
+
+    def post_measurements(self, run_id, items):
+        if self.errors:
+            raise self.errors.pop(0)
+        self.items.extend(items)
+        return {}
+
+    def prediction(self, run_id, body):
+        return {}
+
+    def finish(self, run_id, body):
+        self.finishes.append(body)
+        return {}
+
+    def close(self):
+        pass
+
+
+def rejected_records(tmp_path):
+    return [
+        json.loads(line)
+        for f in (tmp_path / "spool").glob("*.rejected.jsonl")
+        for line in f.read_text().splitlines()
+    ]
+
+
+def test_an_unexpected_error_in_delivery_neither_kills_the_thread_nor_loses_records(
+    sensors_factory, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("tracker_client._worker.BACKOFF_BASE_S", 0.05)
+    transport = MemoryTransport(errors=[TypeError("not JSON serializable"), RuntimeError("bug")])
+    tracker = Tracker(
+        experiment="e", interval_s=0.05, sensors=sensors_factory(), transport=transport
+    ).start()
+    time.sleep(0.4)
+    assert tracker.worker._thread.is_alive()
+    tracker.stop()
+    assert transport.finishes and transport.finishes[-1]["status"] == "finished"
+    refused = [r for r in rejected_records(tmp_path) if r["kind"] == "measurements"]
+    refused_items = [m for r in refused for m in r["items"]]
+    assert refused and refused[0]["rejected"]["status"] == 0  # the TypeError: not retried
+    # Everything else (the RuntimeError batch included, retried) was delivered.
+    assert len(transport.items) + len(refused_items) == tracker._seq
+    assert {m["uuid"] for m in transport.items}.isdisjoint(m["uuid"] for m in refused_items)
+
+
+def test_numpy_values_in_params_and_metrics_do_not_stop_the_run(hub, sensors_factory):
+    np = pytest.importorskip("numpy")
+    params = {"lr": np.float32(0.5), "layers": np.int64(3), "shape": np.array([2, 3])}
+    with make(hub, sensors_factory, params=params, tags=["a"]) as tracker:
+        tracker.log_metrics({"acc": np.float64(0.75), "n": np.int32(4)})
+    run = next(iter(hub.runs.values()))
+    assert run["payload"]["params"] == {"lr": 0.5, "layers": 3, "shape": [2, 3]}
+    assert hub.finishes[-1][1]["metrics"] == {"acc": 0.75, "n": 4.0}
+    assert_hub_matches(hub, tracker)
+
+
+def test_a_create_run_answer_without_an_id_keeps_everything_as_rejected(sensors_factory, tmp_path):
+    transport = MemoryTransport(run={"status": "running"})
+    tracker = Tracker(
+        experiment="e", interval_s=0.05, sensors=sensors_factory(), transport=transport
+    ).start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    tracker.stop()
+    assert time.monotonic() - started < 2
+    kinds = [r["kind"] for r in rejected_records(tmp_path)]
+    assert "finish" in kinds
+    spooled = [r for r in rejected_records(tmp_path) if r["kind"] == "measurements"]
+    assert sum(len(r["items"]) for r in spooled) == tracker._seq
+
+
+def test_close_spools_what_is_queued_when_the_delivery_thread_is_gone(tmp_path):
+    from tracker_client._spool import SpoolFile
+    from tracker_client._worker import Worker
+
+    spool = SpoolFile(tmp_path / "s", "run", {"v": 1, "run": {"run_key": "k"}})
+    worker = Worker(lambda: None, {"run_key": "k"}, spool)  # thread never started (or died)
+    worker.submit("measurement", {"uuid": "u1", "seq": 0})
+    worker.submit("finish", {"status": "finished"})
+    assert worker.close(0.1) is False
+    lines = [json.loads(x) for x in spool.path.read_text().splitlines()]
+    assert [r["kind"] for r in lines] == ["header", "measurements", "finish"]
+
+
+def test_a_nan_metric_is_sent_as_null_and_the_run_is_finished(hub, sensors_factory, caplog):
+    with make(hub, sensors_factory, flush_timeout_s=2.0) as tracker:
+        tracker.log_metrics({"val_loss": float("nan"), "best": float("inf"), "acc": 0.9})
+    assert hub.finishes, "the finish call was never delivered"
+    assert hub.finishes[-1][1]["metrics"] == {"val_loss": None, "best": None, "acc": 0.9}
+    assert "val_loss" in caplog.text
+
+
+def test_a_body_requests_cannot_encode_is_rejected_not_retried(hub):
+    from tracker_client._transport import HttpTransport, RejectedError
+
+    transport = HttpTransport(hub.url, API_KEY, timeout_s=1.0)
+    with pytest.raises(RejectedError):
+        transport.finish("some-run", {"status": "finished", "metrics": {"x": float("nan")}})
+    with pytest.raises(RejectedError):
+        transport.finish("some-run", {"status": "finished", "metrics": {"x": object()}})
+    transport.close()
+    assert hub.requests == []
+
+
+def test_retry_after_zero_or_in_the_past_still_waits_for_the_backoff():
+    from tracker_client._worker import Backoff
+
+    b = Backoff(base_s=1, cap_s=8)
+    assert 0.5 <= b.next_delay(0.0) <= 1.0
+    assert 1.0 <= b.next_delay(0.0) <= 2.0
+    assert b.next_delay(20.0) == 20.0
+    assert Backoff(base_s=0.001).next_delay(0.0) >= 0.25
+
+
+def test_retry_after_zero_does_not_make_the_client_hammer_the_hub(hub, sensors_factory):
+    hub.script(*["429:0"] * 200)
+    tracker = make(hub, sensors_factory, interval_s=0.05).start()
+    time.sleep(0.6)
+    assert len(hub.requests) <= 5  # backoff: 0.25-0.5 s, then 0.5-1 s...
+    with hub._lock:
+        hub._script.clear()  # the hub recovers
+    tracker.stop()
+    assert hub.finishes
+
+
+def test_epoch_end_does_not_cut_an_interval_shorter_than_half_a_second(hub, sensors_factory):
+    tracker = make(hub, sensors_factory, interval_s=60).start()
+    tracker.epoch_end()
+    assert tracker._seq == 0 and tracker.epoch_energies_kwh == [0.0]
+    tracker.stop()
+    assert len(hub.measurements) == 1 and hub.items()[0]["epoch"] == 1
+    assert_hub_matches(hub, tracker)
+
+
+def test_a_tiny_last_interval_is_merged_into_the_previous_one_still_queued(
+    hub, sensors_factory, monkeypatch
+):
+    monkeypatch.setenv("EMISSIONS_HUB_BATCH_WAIT_S", "30")
+    tracker = make(hub, sensors_factory, interval_s=60).start()
+    time.sleep(0.6)
+    tracker.epoch_end()  # cut, and kept waiting for the batch
+    tracker.stop()  # at once: a last interval of a few microseconds
+    assert len(hub.measurements) == 1
+    item = hub.items()[0]
+    assert item["duration_s"] >= 0.6
+    assert item["cpu_power_w"] == pytest.approx(100.0)
+    assert_hub_matches(hub, tracker)
+
+
+def test_the_merge_of_a_tail_needs_adjacent_intervals():
+    from tracker_client._worker import _merge_measurements
+
+    prev = {"end": "a", "rank": 0, "duration_s": 1.0, "cpu_energy_kwh": 1.0, "cpu_power_w": 2}
+    assert not _merge_measurements(dict(prev), {"start": "b", "rank": 0, "duration_s": 0.1})
+    tail = {"start": "a", "end": "c", "rank": 0, "duration_s": 1.0, "cpu_energy_kwh": 2.0}
+    tail["cpu_power_w"] = 4
+    assert _merge_measurements(prev, tail)
+    assert prev["end"] == "c" and prev["duration_s"] == 2.0
+    assert prev["cpu_energy_kwh"] == 3.0 and prev["cpu_power_w"] == 3.0

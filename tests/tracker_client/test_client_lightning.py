@@ -38,7 +38,8 @@ def test_importing_the_client_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
-def test_the_lightning_callback_tracks_a_fit_with_its_epochs(hub, sensors_factory):
+def test_the_lightning_callback_tracks_a_fit_with_its_epochs(hub, sensors_factory, monkeypatch):
+    monkeypatch.setattr("tracker_client._worker.MIN_TAIL_S", 0.0)  # epochs of milliseconds
     data = TensorDataset(torch.randn(32, 4), torch.randn(32, 1))
     callback = EmissionsHubCallback(
         experiment="lightning",

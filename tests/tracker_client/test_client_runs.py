@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
 
-from tracker_client import Tracker
+from tracker_client import Tracker, track
 from tracker_client._tracker import run_identity
 
 API_KEY = "ehi_test_key"
@@ -70,7 +71,8 @@ def test_all_ranks_join_one_run_and_only_rank_zero_finishes_it(hub, sensors_fact
     assert next(iter(hub.runs.values()))["payload"]["rank_count"] == 2
 
 
-def test_the_total_energy_is_predicted_from_the_first_epochs(hub, sensors_factory):
+def test_the_total_energy_is_predicted_from_the_first_epochs(hub, sensors_factory, monkeypatch):
+    monkeypatch.setattr("tracker_client._worker.MIN_TAIL_S", 0.0)  # epochs of 50 ms
     with Tracker(
         experiment="e",
         hub_url=hub.url,
@@ -106,3 +108,74 @@ def test_a_summary_can_be_printed_every_few_minutes(hub, sensors_factory, capsys
         time.sleep(0.5)
     err = capsys.readouterr().err
     assert " running, " in err and " finished, " in err
+
+
+def test_a_locally_generated_run_key_makes_a_run_of_one_rank():
+    ident = run_identity(None, {"RANK": "2", "WORLD_SIZE": "4"})
+    assert ident["key_is_local"] and ident["rank"] == 2 and ident["rank_count"] == 1
+    shared = run_identity(None, {"SLURM_JOB_ID": "7", "RANK": "2", "WORLD_SIZE": "4"})
+    assert not shared["key_is_local"] and shared["rank_count"] == 4
+    elastic_none = run_identity(None, {"TORCHELASTIC_RUN_ID": "none", "RANK": "1"})
+    assert elastic_none["key_is_local"]
+    assert not run_identity("mine", {"RANK": "1", "WORLD_SIZE": "2"})["key_is_local"]
+
+
+def test_without_a_shared_run_key_a_rank_other_than_zero_finishes_and_predicts_its_run(
+    hub, sensors_factory, monkeypatch
+):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with Tracker(
+        experiment="e",
+        hub_url=hub.url,
+        api_key=API_KEY,
+        country="FRA",
+        interval_s=60,
+        epochs_total=2,
+        sensors=sensors_factory(),
+    ) as tracker:
+        time.sleep(0.6)
+        tracker.epoch_end()
+    run = next(iter(hub.runs.values()))
+    assert run["payload"]["rank_count"] == 1
+    assert hub.finishes and hub.finishes[-1][1]["status"] == "finished"
+    assert run["status"] == "finished"
+    assert hub.predictions and hub.predictions[-1][1]["predicted_energy_kwh"] == pytest.approx(
+        tracker.epoch_energies_kwh[0] * 2
+    )
+
+
+def test_a_shared_run_is_still_finished_by_rank_zero_only(hub, sensors_factory, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with Tracker(
+        experiment="e",
+        hub_url=hub.url,
+        api_key=API_KEY,
+        run_key="shared",
+        interval_s=60,
+        sensors=sensors_factory(),
+    ):
+        pass
+    assert not hub.finishes
+    assert next(iter(hub.runs.values()))["payload"]["rank_count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [(0, "finished"), (None, "finished"), (2, "failed"), ("bye", "failed")]
+)
+def test_sys_exit_zero_finishes_the_run_and_a_non_zero_exit_fails_it(
+    hub, sensors_factory, code, status
+):
+    options = dict(experiment="e", hub_url=hub.url, api_key=API_KEY, interval_s=60, summary=False)
+    with pytest.raises(SystemExit), Tracker(**options, sensors=sensors_factory()):
+        sys.exit(code)
+    assert hub.finishes[-1][1]["status"] == status
+
+    @track(**options, sensors=sensors_factory())
+    def train():
+        sys.exit(code)
+
+    with pytest.raises(SystemExit):
+        train()
+    assert len(hub.finishes) == 2 and hub.finishes[-1][1]["status"] == status

@@ -31,17 +31,54 @@ def rapl_domain(
     return d
 
 
-def test_rapl_sums_package_and_dram_and_handles_a_wrap(tmp_path):
+def test_rapl_reads_the_package_as_cpu_and_dram_as_ram_and_handles_a_wrap(tmp_path):
     pkg = rapl_domain(tmp_path, "package-0", "intel-rapl:0", 900_000)
     dram = rapl_domain(tmp_path, "dram", "intel-rapl:0:1", 100)
     rapl_domain(tmp_path, "core", "intel-rapl:0:0", 5)  # inside the package: not added
     sensor = RaplSensor(tmp_path)
     assert sorted(sensor.names) == ["dram", "package-0"]
+    ram = sensor.dram_sensor()
+    assert ram is not None
     (pkg / "energy_uj").write_text("50000\n")  # wrapped: 100_000 to the top, then 50_000
     (dram / "energy_uj").write_text("3600100\n")  # 3.6 J
     reading = sensor.read()
     assert reading.method == "rapl"
-    assert reading.energy_kwh == pytest.approx((0.15 + 3.6) / 3.6e6)
+    assert reading.energy_kwh == pytest.approx(0.15 / 3.6e6)
+    ram_reading = ram.read()
+    assert ram_reading.method == "rapl"
+    assert ram_reading.energy_kwh == pytest.approx(3.6 / 3.6e6)
+
+
+def test_the_rapl_mmio_copy_of_the_package_is_not_counted_twice(tmp_path):
+    pkg = rapl_domain(tmp_path, "package-0", "intel-rapl:0", 0)
+    mmio = rapl_domain(tmp_path, "package-0", "intel-rapl-mmio:0", 0)
+    sensor = RaplSensor(tmp_path)
+    assert sensor.names == ["package-0"]
+    (pkg / "energy_uj").write_text("3600000\n")
+    (mmio / "energy_uj").write_text("3600000\n")
+    assert sensor.read().energy_kwh == pytest.approx(3.6 / 3.6e6)
+
+
+def test_each_socket_keeps_its_own_rapl_dram_domain(tmp_path):
+    rapl_domain(tmp_path, "package-0", "intel-rapl:0", 0)
+    rapl_domain(tmp_path, "dram", "intel-rapl:0:2", 0)
+    rapl_domain(tmp_path, "package-1", "intel-rapl:1", 0)
+    rapl_domain(tmp_path, "dram", "intel-rapl:1:2", 0)
+    sensor = RaplSensor(tmp_path)
+    assert len(sensor.domains) == 2 and len(sensor.dram_domains) == 2
+
+
+def test_with_a_rapl_dram_domain_ram_is_measured_not_modelled_on_top(tmp_path):
+    rapl_domain(tmp_path, "package-0", "intel-rapl:0", 0)
+    rapl_domain(tmp_path, "dram", "intel-rapl:0:2", 0)
+    sensors = build_sensors(rapl_root=tmp_path, nvml=FakeNvml(count=1))
+    assert sensors.ram.method == "rapl" and not isinstance(sensors.ram, RamSensor)
+    assert sensors.read()["ram"].method == "rapl"
+    env = {"LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}
+    other = build_sensors(rapl_root=tmp_path, nvml=FakeNvml(count=2), env=env)
+    assert other.ram.method == "none"  # local rank 0 reports the node's DRAM
+    (tmp_path / "intel-rapl:0:2" / "name").write_text("uncore\n")
+    assert isinstance(build_sensors(rapl_root=tmp_path, nvml=FakeNvml(count=1)).ram, RamSensor)
 
 
 def test_rapl_missing_or_unreadable_is_unavailable(tmp_path):
