@@ -17,7 +17,15 @@ from django.db.models.functions import TruncHour
 
 import carbon
 from api.accounting import factor_record
-from api.models import MEASURED_METHODS, Measurement, Project, Run, UsageHour
+from api.models import (
+    MEASURED_METHODS,
+    RUN_TOTALS,
+    USAGE_FIELDS,
+    Measurement,
+    Project,
+    Run,
+    UsageHour,
+)
 
 ENERGY = F("cpu_energy_kwh") + F("gpu_energy_kwh") + F("ram_energy_kwh")
 
@@ -90,16 +98,7 @@ def rebuild_project(project_pk: int) -> int:
                 location_known=r["run__location_known"],
                 factor_id=r["factor_id"],
                 pue=r["pue"],
-                energy_kwh=r["t_energy_kwh"] or 0.0,
-                cpu_energy_kwh=r["t_cpu_energy_kwh"] or 0.0,
-                gpu_energy_kwh=r["t_gpu_energy_kwh"] or 0.0,
-                ram_energy_kwh=r["t_ram_energy_kwh"] or 0.0,
-                measured_energy_kwh=r["t_measured_energy_kwh"] or 0.0,
-                imported_energy_kwh=r["t_imported_energy_kwh"] or 0.0,
-                facility_energy_kwh=r["t_facility_energy_kwh"] or 0.0,
-                emissions_kg=r["t_emissions_kg"] or 0.0,
-                gpu_hours=r["t_gpu_hours"] or 0.0,
-                duration_s=r["t_duration_s"] or 0.0,
+                **{f: r[f"t_{f}"] or 0.0 for f in USAGE_FIELDS if f != "measurement_count"},
                 measurement_count=r["t_measurement_count"],
             )
             for r in rows
@@ -114,14 +113,7 @@ def rebuild_run_totals(run: Run) -> None:
     """Recompute one run's totals from its measurements."""
     sums = run.measurements.aggregate(**SUMS, n=Count("id"), first=Min("start"), last=Max("end"))
     Run.objects.filter(pk=run.pk).update(
-        energy_kwh=sums["t_energy_kwh"] or 0.0,
-        cpu_energy_kwh=sums["t_cpu_energy_kwh"] or 0.0,
-        gpu_energy_kwh=sums["t_gpu_energy_kwh"] or 0.0,
-        ram_energy_kwh=sums["t_ram_energy_kwh"] or 0.0,
-        measured_energy_kwh=sums["t_measured_energy_kwh"] or 0.0,
-        emissions_kg=sums["t_emissions_kg"] or 0.0,
-        duration_s=sums["t_duration_s"] or 0.0,
-        gpu_hours=sums["t_gpu_hours"] or 0.0,
+        **{name: sums[f"t_{name}"] or 0.0 for name in RUN_TOTALS},
         measurement_count=sums["n"],
         first_start=sums["first"],
         last_end=sums["last"],

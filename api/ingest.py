@@ -25,6 +25,7 @@ from api.accounting import LocationError, Placement, emissions_kg, place
 from api.models import (
     MEASURED_METHODS,
     METHOD_CHOICES,
+    RUN_TOTALS,
     USAGE_FIELDS,
     Experiment,
     Measurement,
@@ -552,19 +553,7 @@ def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
     factor = run.factor
     pue = run.pue
     hours: dict[datetime, dict[str, float]] = defaultdict(lambda: dict.fromkeys(USAGE_FIELDS, 0.0))
-    totals = dict.fromkeys(
-        (
-            "energy_kwh",
-            "cpu_energy_kwh",
-            "gpu_energy_kwh",
-            "ram_energy_kwh",
-            "measured_energy_kwh",
-            "emissions_kg",
-            "duration_s",
-            "gpu_hours",
-        ),
-        0.0,
-    )
+    totals = dict.fromkeys(RUN_TOTALS, 0.0)
     client_total = 0.0
     has_client = False
     first = min(m.start for m in fresh)

@@ -298,6 +298,7 @@ class RunQuerySet(QuerySet["Run"]):
             energy_kwh=Sum("energy_kwh"),
             emissions_kg=Sum("emissions_kg"),
             gpu_hours=Sum("gpu_hours"),
+            measured_energy_kwh=Sum("measured_energy_kwh"),
             measurement_count=Sum("measurement_count"),
             run_count=models.Count("id"),
         )
@@ -460,8 +461,25 @@ class UsageHourQuerySet(QuerySet["UsageHour"]):
 
     def totals(self) -> dict[str, Any]:
         """Sums of every quantity over these rows."""
-        return self.aggregate(**{f: Sum(f) for f in USAGE_FIELDS})
+        return self.aggregate(**usage_sums())
 
+
+def usage_sums() -> dict[str, Sum]:
+    """``Sum`` of every UsageHour quantity, for aggregate() and annotate()."""
+    return {f: Sum(f) for f in USAGE_FIELDS}
+
+
+# Per-run totals kept current at ingestion (besides measurement_count and first/last times).
+RUN_TOTALS = (
+    "energy_kwh",
+    "cpu_energy_kwh",
+    "gpu_energy_kwh",
+    "ram_energy_kwh",
+    "measured_energy_kwh",
+    "emissions_kg",
+    "duration_s",
+    "gpu_hours",
+)
 
 USAGE_FIELDS = (
     "energy_kwh",

@@ -13,7 +13,16 @@ from typing import Any
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
-from api.models import USAGE_FIELDS, Experiment, Project, Run, UsageHour
+from api.models import (
+    USAGE_FIELDS,
+    Experiment,
+    Project,
+    Run,
+    RunQuerySet,
+    UsageHour,
+    UsageHourQuerySet,
+    usage_sums,
+)
 
 TRUNC = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek, "month": TruncMonth}
 
@@ -30,7 +39,7 @@ def _clean(sums: dict[str, Any]) -> dict[str, Any]:
 
 def hours_for(
     projects: QuerySet[Project], start: datetime | None, end: datetime | None
-) -> QuerySet[UsageHour]:
+) -> UsageHourQuerySet:
     """UsageHour rows of these projects in [start, end)."""
     return UsageHour.objects.filter(project__in=projects).between(start, end)
 
@@ -43,7 +52,7 @@ def usage_totals(
     ``energy_kwh`` is IT energy; ``facility_energy_kwh`` includes PUE; ``emissions_kg`` is
     location-based. A run counts in the period when it started in it.
     """
-    totals = _clean(hours_for(projects, start, end).aggregate(**{f: Sum(f) for f in USAGE_FIELDS}))
+    totals = _clean(hours_for(projects, start, end).totals())
     runs = Run.objects.filter(project__in=projects)
     if start is not None:
         runs = runs.filter(started_at__gte=start)
@@ -71,7 +80,7 @@ def usage_breakdown(
     rows = (
         hours_for(projects, start, end)
         .values(*dims)
-        .annotate(**{f: Sum(f) for f in USAGE_FIELDS})
+        .annotate(**usage_sums())
         .order_by("-emissions_kg")
     )
     return [
@@ -126,17 +135,9 @@ def usage_series(
     return out
 
 
-def run_totals(runs: QuerySet[Run]) -> dict[str, Any]:
+def run_totals(runs: RunQuerySet) -> dict[str, Any]:
     """Sums of per-run totals (energy, emissions, GPU-hours) and counts by status."""
-    sums = runs.aggregate(
-        energy_kwh=Sum("energy_kwh"),
-        emissions_kg=Sum("emissions_kg"),
-        gpu_hours=Sum("gpu_hours"),
-        measured_energy_kwh=Sum("measured_energy_kwh"),
-        measurement_count=Sum("measurement_count"),
-        run_count=Count("id"),
-    )
-    totals = _clean(sums)
+    totals = _clean(runs.totals())
     by_status = dict(runs.order_by().values_list("status").annotate(n=Count("id")))
     totals["runs_by_status"] = {k: int(v) for k, v in by_status.items()}
     return totals

@@ -26,6 +26,7 @@ from api.models import (
     Organisation,
     Project,
     Run,
+    RunQuerySet,
     RunStatus,
 )
 from reports import accounting
@@ -205,7 +206,7 @@ def market_for(
 # --- sections -----------------------------------------------------------------------------
 
 
-def _runs_in(projects: QuerySet[Project], start: datetime, end: datetime) -> QuerySet[Run]:
+def _runs_in(projects: QuerySet[Project], start: datetime, end: datetime) -> RunQuerySet:
     return Run.objects.filter(project__in=projects, started_at__gte=start, started_at__lt=end)
 
 

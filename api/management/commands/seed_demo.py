@@ -119,9 +119,8 @@ class Command(BaseCommand):
                     "cloud_region": first.get("cloud_region", ""),
                 },
             )
-            ApiKey.objects.filter(project=project).exists() or ApiKey.issue(
-                project, "ingest", "demo"
-            )
+            if not ApiKey.objects.filter(project=project).exists():
+                ApiKey.issue(project, "ingest", "demo")
             projects.append((project, spec))
         total = opts["runs"]
         for i in range(total):
