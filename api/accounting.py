@@ -32,17 +32,22 @@ class Placement:
 
 
 def factor_record(
-    zone: str, dataset: carbon.Dataset | str | None = None, kind: str = "location"
+    zone: str,
+    dataset: carbon.Dataset | str | None = None,
+    kind: str = "location",
+    basis: str = carbon.DEFAULT_BASIS,
 ) -> EmissionFactor:
-    """The stored EmissionFactor row for a zone of a dataset (default: the current one),
-    created on first use."""
+    """The stored EmissionFactor row for a zone of a dataset (default: the current one)
+    on a basis, created on first use."""
     if not isinstance(dataset, carbon.Dataset):
         dataset = carbon.get_dataset(dataset)
-    fac = dataset.factor(zone) if kind == "location" else dataset.residual_mix(zone)
+    wanted = carbon.check_basis(basis)
+    fac = dataset.factor(zone, wanted) if kind == "location" else dataset.residual_mix(zone, wanted)
     record, _ = EmissionFactor.objects.get_or_create(
         dataset_version=dataset.version,
         zone=zone,
         kind=kind,
+        basis=wanted,
         defaults={
             "g_per_kwh": fac.g_per_kwh,
             "year": fac.year,
@@ -50,6 +55,8 @@ def factor_record(
             "licence": fac.licence[:100],
             "url": fac.url[:500],
             "is_fallback": fac.is_fallback,
+            "derived": fac.derived,
+            "note": fac.note,
         },
     )
     return record
@@ -63,11 +70,13 @@ def place(
     cloud_region: str | None,
     pue: float | None,
     default_pue: float | None = None,
+    basis: str = carbon.DEFAULT_BASIS,
 ) -> Placement:
     """Resolve a location to a zone, PUE and factor; raise LocationError for unknown codes.
 
     PUE precedence: explicit, then the cloud provider's published PUE, then the project's
-    default, then the on-premises default of the dataset's methodology.
+    default, then the on-premises default of the dataset's methodology. The factor is on
+    ``basis``, the organisation's (see :class:`api.models.Organisation`).
     """
     try:
         res = carbon.resolve_zone(
@@ -89,7 +98,7 @@ def place(
         zone_label=res.label,
         location_known=res.known,
         pue=float(pue),
-        factor=factor_record(res.zone),
+        factor=factor_record(res.zone, basis=basis),
     )
 
 

@@ -12,16 +12,29 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, Count, F, FloatField, Max, Min, Q, Sum, Value, When
-from django.db.models.functions import TruncHour
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    FloatField,
+    Max,
+    Min,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 
 import carbon
 from api.accounting import factor_record
+from api.ingest import hour_shares, usage_values
 from api.models import (
     MEASURED_METHODS,
     RUN_TOTALS,
     USAGE_FIELDS,
     Measurement,
+    Organisation,
     Project,
     Run,
     UsageHour,
@@ -56,8 +69,19 @@ SUMS: dict[str, Any] = {
 }
 
 
+# Measurements read per round trip by rebuild_project.
+REBUILD_CHUNK = 5000
+
+
 def rebuild_project(project_pk: int) -> int:
-    """Recompute a project's UsageHour rows and run totals; return the number of hours."""
+    """Recompute a project's UsageHour rows and run totals; return the number of hours.
+
+    The rows are exactly those incremental ingestion writes (up to the order floats are
+    added in): each measurement is split across the UTC hours it overlaps in proportion
+    to time by the same :func:`api.ingest.hour_shares` and :func:`api.ingest.usage_values`,
+    and counted in the hour it starts. Measurements are read in chunks and summed in
+    Python, since SQL cannot split an interval across hours cheaply.
+    """
     with transaction.atomic():
         # Lock the project's runs (in pk order, as ingestion locks one run at a time) so no
         # batch commits between the recount and the write and is lost from the totals.
@@ -70,39 +94,78 @@ def rebuild_project(project_pk: int) -> int:
         UsageHour.objects.filter(project_id=project_pk).delete()
         rows = (
             Measurement.objects.filter(run__project_id=project_pk)
-            .annotate(h=TruncHour("start"))
-            .values(
-                "h",
+            .order_by("pk")
+            .values_list(
+                "start",
+                "end",
+                "duration_s",
+                "cpu_energy_kwh",
+                "gpu_energy_kwh",
+                "ram_energy_kwh",
+                "cpu_method",
+                "gpu_method",
+                "ram_method",
+                "gpu_count",
+                "emissions_kg",
+                "pue",
+                "factor_id",
                 "run__zone",
                 "run__cloud_provider",
                 "run__cloud_region",
                 "run__location_known",
-                "factor_id",
-                "pue",
             )
-            .annotate(
-                **SUMS,
-                t_imported_energy_kwh=_component_sum({"imported"}),
-                t_facility_energy_kwh=Sum(ENERGY * F("pue"), output_field=FloatField()),
-                t_measurement_count=Count("id"),
-            )
-            .order_by()
         )
-        hours = [
-            UsageHour(
-                project_id=project_pk,
-                hour=r["h"],
-                zone=r["run__zone"],
-                cloud_provider=r["run__cloud_provider"],
-                cloud_region=r["run__cloud_region"],
-                location_known=r["run__location_known"],
-                factor_id=r["factor_id"],
-                pue=r["pue"],
-                **{f: r[f"t_{f}"] or 0.0 for f in USAGE_FIELDS if f != "measurement_count"},
-                measurement_count=r["t_measurement_count"],
+        sums: dict[tuple[Any, ...], dict[str, float]] = {}
+        # Ingestion sets location_known when it inserts a row and never updates it, so the
+        # first measurement (in insertion order) of a row decides here too.
+        known: dict[tuple[Any, ...], bool] = {}
+        for row in rows.iterator(chunk_size=REBUILD_CHUNK):
+            start, end, duration_s, cpu, gpu, ram, m_cpu, m_gpu, m_ram = row[:9]
+            gpu_count, kg, pue, factor_id, zone, provider, region, location_known = row[9:]
+            energies = ((cpu, m_cpu), (gpu, m_gpu), (ram, m_ram))
+            # The same expressions as ingestion's, so the floats are the same.
+            measured = sum(e for e, method in energies if method in MEASURED_METHODS)
+            imported = sum(e for e, method in energies if method == "imported")
+            values = usage_values(
+                cpu + gpu + ram,
+                cpu,
+                gpu,
+                ram,
+                measured,
+                imported,
+                pue,
+                kg,
+                gpu_count * duration_s / 3600.0,
+                duration_s,
             )
-            for r in rows
-        ]
+            shares = hour_shares(start, end)
+            for index, (hour, share) in enumerate(shares):
+                key = (hour, zone, provider, region, factor_id, pue)
+                h = sums.get(key)
+                if h is None:
+                    h = sums[key] = dict.fromkeys(USAGE_FIELDS, 0.0)
+                    known[key] = location_known
+                if index == 0:
+                    h["measurement_count"] += 1
+                for name, value in values:
+                    h[name] += value * share
+        hours = []
+        for key, h in sums.items():
+            hour, zone, provider, region, factor_id, pue = key
+            hours.append(
+                UsageHour(
+                    project_id=project_pk,
+                    hour=hour,
+                    zone=zone,
+                    cloud_provider=provider,
+                    cloud_region=region,
+                    location_known=known[key],
+                    factor_id=factor_id,
+                    pue=pue,
+                    **{f: h[f] for f in USAGE_FIELDS if f != "measurement_count"},
+                    measurement_count=int(h["measurement_count"]),
+                )
+            )
         UsageHour.objects.bulk_create(hours, batch_size=1000)
         for run in Run.objects.filter(project_id=project_pk):
             rebuild_run_totals(run)
@@ -110,13 +173,24 @@ def rebuild_project(project_pk: int) -> int:
 
 
 def rebuild_run_totals(run: Run) -> None:
-    """Recompute one run's totals from its measurements."""
+    """Recompute one run's totals from its measurements.
+
+    A run with measurements starts at its first measurement's start, and, once finished,
+    ends at its last measurement's end, as ingestion and ``finish_run`` keep them.
+    """
     sums = run.measurements.aggregate(**SUMS, n=Count("id"), first=Min("start"), last=Max("end"))
+    times: dict[str, Any] = {"first_start": sums["first"], "last_end": sums["last"]}
+    if sums["first"] is not None:
+        times["started_at"] = sums["first"]
+        times["ended_at"] = Case(
+            When(ended_at__isnull=True, then=Value(None, output_field=DateTimeField())),
+            default=Value(sums["last"], output_field=DateTimeField()),
+            output_field=DateTimeField(),
+        )
     Run.objects.filter(pk=run.pk).update(
         **{name: sums[f"t_{name}"] or 0.0 for name in RUN_TOTALS},
         measurement_count=sums["n"],
-        first_start=sums["first"],
-        last_end=sums["last"],
+        **times,
     )
 
 
@@ -151,17 +225,16 @@ def apply_dataset(
     count = 0
     project_pks: set[int] = set()
     with transaction.atomic():
-        for zone in qs.values_list("run__zone", flat=True).distinct():
-            factor = factor_record(zone, dataset)
-            zone_qs = qs.filter(run__zone=zone)
+        # Each organisation's figures stay on its own basis.
+        pairs = qs.values_list("run__zone", "run__project__organisation__basis").distinct()
+        for zone, basis in sorted(set(pairs)):
+            factor = factor_record(zone, dataset, basis=basis)
+            zone_qs = qs.filter(run__zone=zone, run__project__organisation__basis=basis)
             old = zone_qs.aggregate(g=Max("intensity_g_per_kwh"))["g"] or 0.0
-            zones[zone] = (old, factor.g_per_kwh)
+            key = zone if basis == carbon.DEFAULT_BASIS else f"{zone} ({basis})"
+            zones[key] = (old, factor.g_per_kwh)
             project_pks.update(zone_qs.values_list("run__project_id", flat=True).distinct())
-            count += Measurement.objects.filter(pk__in=zone_qs.values("pk")).update(
-                factor=factor,
-                intensity_g_per_kwh=factor.g_per_kwh,
-                emissions_kg=ENERGY * F("pue") * factor.g_per_kwh / 1000.0,
-            )
+            count += _point_at(zone_qs, factor)
             # A run's own factor (shown on its page, used for later intervals) changes only
             # when the whole run lies in the period; otherwise it keeps mixed factors.
             Run.objects.filter(
@@ -176,4 +249,48 @@ def apply_dataset(
     return ApplyResult(count, len(project_pks), before, after, zones)
 
 
-__all__ = ["Project", "apply_dataset", "rebuild_project", "rebuild_run_totals"]
+def _point_at(measurements: Any, factor: Any) -> int:
+    """Point measurements at ``factor`` and recompute their emissions; return how many."""
+    return Measurement.objects.filter(pk__in=measurements.values("pk")).update(
+        factor=factor,
+        intensity_g_per_kwh=factor.g_per_kwh,
+        emissions_kg=ENERGY * F("pue") * factor.g_per_kwh / 1000.0,
+    )
+
+
+def apply_basis(organisation: Organisation, basis: str) -> ApplyResult:
+    """Put every figure of an organisation on ``basis`` and rebuild its aggregates.
+
+    Each measurement and run keeps its dataset version and zone and gets that dataset's
+    factor on the new basis, so changing the basis never mixes bases and never changes
+    which dataset a figure came from.
+    """
+    wanted = carbon.check_basis(basis)
+    qs = Measurement.objects.filter(run__project__organisation=organisation)
+    before = qs.aggregate(kg=Sum("emissions_kg"))["kg"] or 0.0
+    zones: dict[str, tuple[float, float]] = {}
+    count = 0
+    with transaction.atomic():
+        Organisation.objects.filter(pk=organisation.pk).update(basis=wanted)
+        organisation.basis = wanted
+        runs = Run.objects.filter(project__organisation=organisation)
+        pairs = runs.values_list("factor__dataset_version", "zone").distinct()
+        used = set(qs.values_list("factor__dataset_version", "run__zone").distinct())
+        for version, zone in sorted(set(pairs) | used):
+            factor = factor_record(zone, version, basis=wanted)
+            in_zone = qs.filter(factor__dataset_version=version, run__zone=zone)
+            old = in_zone.aggregate(g=Max("intensity_g_per_kwh"))["g"]
+            if old is not None:
+                zones[f"{zone} ({version})"] = (old, factor.g_per_kwh)
+            count += _point_at(in_zone, factor)
+            runs.filter(factor__dataset_version=version, zone=zone).update(factor=factor)
+        project_pks = list(
+            Project.objects.filter(organisation=organisation).values_list("pk", flat=True)
+        )
+        for pk in project_pks:
+            rebuild_project(pk)
+    after = qs.aggregate(kg=Sum("emissions_kg"))["kg"] or 0.0
+    return ApplyResult(count, len(project_pks), before, after, zones)
+
+
+__all__ = ["Project", "apply_basis", "apply_dataset", "rebuild_project", "rebuild_run_totals"]

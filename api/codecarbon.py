@@ -7,6 +7,13 @@ here carries a hub project key with the ingest scope. Each interval becomes a hu
 measurement with method ``imported``; the hub computes its own location-based emissions
 and keeps CodeCarbon's figure beside it as client-reported.
 
+CodeCarbon multiplies its energies (and, since 3.3.1, its powers) by its ``pue`` setting,
+default 1, but its API calls do not say which PUE that was. The hub stores IT energy and
+applies its own PUE: a ``pue`` in ``POST /runs`` or ``POST /emissions`` (not sent by the
+unmodified client; a wrapper or a later client may) is divided out, and without one the
+energies are taken as sent, IT energy under CodeCarbon's default. Each run records which
+(``params["source_pue"]``).
+
 The management calls of the CodeCarbon CLI (organisations, projects, experiments, API
 tokens) are answered as far as a key bound to one project can: with the key's own
 organisation and project, and a JSON refusal for what a key may not do.
@@ -31,8 +38,15 @@ from rest_framework.views import APIView
 
 from api import ingest
 from api.auth import ApiKeyAuthentication, KeyPrincipal, authenticate_key, require_ingest_key
-from api.importers.common import derived_uuid, usable_location
+from api.importers.common import (
+    MAX_SOURCE_PUE,
+    SourcePue,
+    codecarbon_pue,
+    derived_uuid,
+    usable_location,
+)
 from api.models import ApiKey, Experiment, Organisation, Project, Run, RunSource
+from api.precision import QuantityJSONRenderer
 
 # CodeCarbon's built-in experiment id, used when a team configures none.
 DEFAULT_EXPERIMENT_ID = "5b0fa12a-3dd7-45bb-9766-cc326314d9f1"
@@ -70,6 +84,8 @@ class CodeCarbonTokenAuthentication(BaseAuthentication):
 
 class CodeCarbonView(APIView):
     authentication_classes = [CodeCarbonTokenAuthentication, ApiKeyAuthentication]
+    # Quantities in answers are rounded like the rest of the API (api.precision).
+    renderer_classes = [QuantityJSONRenderer]
 
     def permission_denied(
         self, request: Request, message: str | None = None, code: str | None = None
@@ -167,6 +183,53 @@ def _bounded(body: dict[str, Any], name: str, hi: float, errors: dict[str, str])
     return float(raw)
 
 
+# Why energies are taken as sent when no PUE came with them.
+PUE_NOT_SENT = (
+    "not sent: CodeCarbon's API calls do not carry the tracker's pue; taken as its default, 1"
+)
+
+
+def _pue_in(body: dict[str, Any], errors: dict[str, str]) -> float | None:
+    """A ``pue`` the caller sent (a hub extension of CodeCarbon's calls), checked."""
+    if body.get("pue") is None:
+        return None
+    pue = _bounded(body, "pue", MAX_SOURCE_PUE, errors)
+    if pue is not None and pue <= 0:
+        errors["pue"] = f"must be above 0 and at most {MAX_SOURCE_PUE:g}"
+        return None
+    return pue
+
+
+def _source_pue(run: Run, pue: float | None) -> SourcePue:
+    """The PUE CodeCarbon applied to an interval of this run: the interval's own ``pue``,
+    else the one its ``POST /runs`` sent, else none (CodeCarbon's default, 1)."""
+    version = run.software.get("codecarbon_version") if isinstance(run.software, dict) else None
+    if pue is not None:
+        return codecarbon_pue(pue, version, "sent with the interval")
+    recorded = run.params.get("codecarbon_pue") if isinstance(run.params, dict) else None
+    if isinstance(recorded, int | float) and not isinstance(recorded, bool) and recorded > 0:
+        return codecarbon_pue(float(recorded), version, "sent with POST /runs")
+    return codecarbon_pue(1.0, version, PUE_NOT_SENT)
+
+
+def _it_energy(source: SourcePue, energy: float) -> Any:
+    try:
+        return source.it_energy(energy)
+    except OverflowError:  # an integer with hundreds of digits: refused as it is
+        return energy
+
+
+def _remember_pue(run: Run, source: SourcePue) -> None:
+    """Record on the run a PUE an interval sent, when it is not the one recorded."""
+    params = dict(run.params) if isinstance(run.params, dict) else {}
+    if params.get("codecarbon_pue") == source.pue:
+        return
+    params["codecarbon_pue"] = source.pue
+    params["source_pue"] = source.record()
+    Run.objects.filter(pk=run.pk).update(params=params)
+    run.params = params
+
+
 # --- ingestion ------------------------------------------------------------------------------
 
 
@@ -198,6 +261,7 @@ class RunsView(CodeCarbonView):
         ram = _bounded(body, "ram_total_size", 1_000_000, errors)
         if ram is not None:
             hardware["ram_gb"] = ram
+        pue = _pue_in(body, errors)
         if errors:
             raise ingest.Invalid("invalid run", errors)
         software = {
@@ -211,6 +275,14 @@ class RunsView(CodeCarbonView):
         for k in ("longitude", "latitude"):
             if isinstance(body.get(k), int | float):
                 params[k] = body[k]
+        if pue is not None:
+            params["codecarbon_pue"] = pue
+        source = codecarbon_pue(
+            1.0 if pue is None else pue,
+            software.get("codecarbon_version"),
+            PUE_NOT_SENT if pue is None else "sent with POST /runs",
+        )
+        params["source_pue"] = source.record()
         # CodeCarbon sends only the cloud provider and region (usually null), never a
         # country: use them when the hub knows them, else the experiment's or project's
         # location decides (api.ingest.placement_for).
@@ -307,6 +379,8 @@ class EmissionsView(CodeCarbonView):
             raise Http404
         errors: dict[str, str] = {}
         values = {name: _bounded(body, name, hi, errors) for name, hi in EMISSION_NUMBERS.items()}
+        sent_pue = _pue_in(body, errors)
+        source = _source_pue(run, sent_pue)
         end = ingest.parse_time(body.get("timestamp"), "timestamp", errors)
         duration = body.get("duration")
         duration = _bounded(body, "duration", MAX_DURATION_S, errors)
@@ -338,17 +412,22 @@ class EmissionsView(CodeCarbonView):
             "start": start.isoformat(),
             "end": end.isoformat(),
             "duration_s": float(duration),
-            "cpu_power_w": values["cpu_power"],
-            "gpu_power_w": values["gpu_power"],
-            "ram_power_w": values["ram_power"],
+            # IT power and energy: CodeCarbon's figures without the PUE it applied.
+            "cpu_power_w": source.it_power(values["cpu_power"]),
+            "gpu_power_w": source.it_power(values["gpu_power"]),
+            "ram_power_w": source.it_power(values["ram_power"]),
             "cpu_utilization_pct": values["cpu_utilization_percent"],
             "gpu_utilization_pct": values["gpu_utilization_percent"],
             "ram_utilization_pct": values["ram_utilization_percent"],
         }
         for comp in ingest.COMPONENTS:
             energy = body.get(f"{comp}_energy")
-            item[f"{comp}_energy_kwh"] = 0.0 if energy is None else energy
-            if isinstance(energy, int | float) and not isinstance(energy, bool) and energy > 0:
+            is_number = isinstance(energy, int | float) and not isinstance(energy, bool)
+            # Anything else is refused by clean_measurement with the field's name.
+            item[f"{comp}_energy_kwh"] = (
+                0.0 if energy is None else _it_energy(source, energy) if is_number else energy
+            )
+            if is_number and energy > 0:
                 item[f"{comp}_method"] = "imported"
         item["gpu_count"] = max(gpu_count, 1) if "gpu_method" in item else 0
         clean = ingest.clean_measurement(item)
@@ -358,6 +437,8 @@ class EmissionsView(CodeCarbonView):
         if kg is not None and kwh:
             clean.client_intensity_g_per_kwh = kg / kwh * 1000.0
         result = ingest.ingest_measurements(run, [clean])
+        if sent_pue is not None and result.accepted:
+            _remember_pue(run, source)
         return Response(
             {"run_id": str(run.uuid), "accepted": result.accepted, "duplicates": result.duplicates},
             status=201,

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Value
+from django.db.models import Case, DateTimeField, F, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -314,6 +314,7 @@ def placement_for(project: Project, experiment: Experiment, data: dict[str, Any]
             cloud_region=given["cloud_region"],
             pue=data.get("pue"),
             default_pue=project.pue,
+            basis=project.organisation.basis,
         )
     except LocationError as exc:
         raise Invalid(str(exc), {"location": str(exc)}) from exc
@@ -388,7 +389,13 @@ def _merge_rank_info(run: Run, data: dict[str, Any]) -> None:
 def finish_run(
     run: Run, status: str, metrics: dict[str, Any] | None, ended_at: datetime | None
 ) -> Run:
-    """Close a run; finishing twice is harmless, later metrics are merged in."""
+    """Close a run; finishing twice is harmless, later metrics are merged in.
+
+    A run with measurements ends when its last measurement ends, whatever ``ended_at``
+    the client sends (its own clock, and a moment after its last interval, would make the
+    run's times disagree with its measurements'). A run without measurements ends at the
+    given ``ended_at``, else at the time it is finished, and never before it started.
+    """
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if ended_at is not None and ended_at < locked.started_at:
@@ -397,7 +404,10 @@ def finish_run(
                 {"ended_at": f"is before started_at ({locked.started_at.isoformat()})"},
             )
         locked.status = status
-        locked.ended_at = ended_at or locked.ended_at or locked.last_end or timezone.now()
+        if locked.last_end is not None:
+            locked.ended_at = locked.last_end
+        else:
+            locked.ended_at = max(ended_at or locked.ended_at or timezone.now(), locked.started_at)
         if metrics:
             locked.metrics = {**locked.metrics, **metrics}
         locked.save(update_fields=["status", "ended_at", "metrics"])
@@ -433,8 +443,37 @@ class IngestResult:
     duplicates: int
 
 
+HOUR = timedelta(hours=1)
+
+
 def _hour(moment: datetime) -> datetime:
+    """The UTC hour that contains ``moment``."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_shares(start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+    """The UTC hours an interval ``[start, end)`` overlaps, each with the share of the
+    interval's time that falls in it (the shares add up to 1).
+
+    A measurement's additive quantities (energies, emissions, GPU-hours, seconds) are split
+    across hours in these proportions, so an hour holds the energy used in it, whichever
+    hour the interval started in. An interval of zero length lies wholly in its start hour.
+    Ingestion and :func:`api.aggregates.rebuild_project` both use this function, so they
+    write the same rows. Shares are computed on exact ``timedelta`` values (microseconds)
+    so they do not depend on the time zone the timestamps were given in.
+    """
+    first = _hour(start)
+    span = end - start
+    if span <= timedelta(0) or end <= first + HOUR:
+        return [(first, 1.0)]
+    total = span.total_seconds()
+    shares: list[tuple[datetime, float]] = []
+    hour = first
+    while hour < end:
+        overlap = min(end, hour + HOUR) - max(start, hour)
+        shares.append((hour, overlap.total_seconds() / total))
+        hour += HOUR
+    return shares
 
 
 def ingest_measurements(run: Run, batch: list[CleanMeasurement]) -> IngestResult:
@@ -550,6 +589,14 @@ def _insert_new(run: Run, batch: list[CleanMeasurement]) -> set[uuidlib.UUID]:
 
 
 def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
+    """Add freshly inserted measurements to the run's totals and the project's hours.
+
+    Each measurement's additive quantities are split across the UTC hours it overlaps in
+    proportion to time (:func:`hour_shares`); ``measurement_count`` stays a whole number,
+    counted in the hour where the interval starts. The run's ``started_at`` becomes the
+    earliest measurement start, and a finished run's ``ended_at`` the latest end, so that a
+    run's times are those of its measurements in every answer and page.
+    """
     factor = run.factor
     pue = run.pue
     hours: dict[datetime, dict[str, float]] = defaultdict(lambda: dict.fromkeys(USAGE_FIELDS, 0.0))
@@ -567,18 +614,24 @@ def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
         if m.client_emissions_kg is not None:
             has_client = True
             client_total += m.client_emissions_kg
-        h = hours[_hour(m.start)]
-        h["energy_kwh"] += energy
-        h["cpu_energy_kwh"] += m.energies["cpu"]
-        h["gpu_energy_kwh"] += m.energies["gpu"]
-        h["ram_energy_kwh"] += m.energies["ram"]
-        h["measured_energy_kwh"] += measured
-        h["imported_energy_kwh"] += imported
-        h["facility_energy_kwh"] += energy * pue
-        h["emissions_kg"] += kg
-        h["gpu_hours"] += gpu_hours
-        h["duration_s"] += m.duration_s
-        h["measurement_count"] += 1
+        values = usage_values(
+            energy,
+            m.energies["cpu"],
+            m.energies["gpu"],
+            m.energies["ram"],
+            measured,
+            imported,
+            pue,
+            kg,
+            gpu_hours,
+            m.duration_s,
+        )
+        shares = hour_shares(m.start, m.end)
+        hours[shares[0][0]]["measurement_count"] += 1
+        for hour, share in shares:
+            h = hours[hour]
+            for name, value in values:
+                h[name] += value * share
         totals["energy_kwh"] += energy
         totals["cpu_energy_kwh"] += m.energies["cpu"]
         totals["gpu_energy_kwh"] += m.energies["gpu"]
@@ -590,8 +643,20 @@ def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
     upsert_hours(run, hours)
     updates: dict[str, Any] = {name: F(name) + value for name, value in totals.items()}
     updates["measurement_count"] = F("measurement_count") + len(fresh)
-    updates["first_start"] = Coalesce(Least(F("first_start"), Value(first)), Value(first))
-    updates["last_end"] = Coalesce(Greatest(F("last_end"), Value(last)), Value(last))
+    first_start = Coalesce(Least(F("first_start"), Value(first)), Value(first))
+    last_end = Coalesce(Greatest(F("last_end"), Value(last)), Value(last))
+    updates["first_start"] = first_start
+    updates["last_end"] = last_end
+    # A run starts when its first measurement starts, whatever time it was created at or
+    # said it started; a finished run ends when its last measurement ends (an interval
+    # that arrives after the finish moves the end). SQL evaluates every SET expression on
+    # the row as it was before the UPDATE, so these see the old first_start and last_end.
+    updates["started_at"] = first_start
+    updates["ended_at"] = Case(
+        When(ended_at__isnull=True, then=Value(None, output_field=DateTimeField())),
+        default=last_end,
+        output_field=DateTimeField(),
+    )
     updates["last_seen_at"] = timezone.now()
     if has_client:
         updates["client_emissions_kg"] = (
@@ -600,6 +665,34 @@ def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
     if run.status == RunStatus.LOST:
         updates["status"] = RunStatus.RUNNING
     Run.objects.filter(pk=run.pk).update(**updates)
+
+
+def usage_values(
+    energy: float,
+    cpu: float,
+    gpu: float,
+    ram: float,
+    measured: float,
+    imported: float,
+    pue: float,
+    kg: float,
+    gpu_hours: float,
+    duration_s: float,
+) -> tuple[tuple[str, float], ...]:
+    """The additive UsageHour quantities of one measurement (all but its count), in the
+    order ingestion and rebuilds both add them, so the two give the same floats."""
+    return (
+        ("energy_kwh", energy),
+        ("cpu_energy_kwh", cpu),
+        ("gpu_energy_kwh", gpu),
+        ("ram_energy_kwh", ram),
+        ("measured_energy_kwh", measured),
+        ("imported_energy_kwh", imported),
+        ("facility_energy_kwh", energy * pue),
+        ("emissions_kg", kg),
+        ("gpu_hours", gpu_hours),
+        ("duration_s", duration_s),
+    )
 
 
 def upsert_hours(run: Run, hours: dict[datetime, dict[str, float]]) -> None:

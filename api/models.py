@@ -18,6 +18,13 @@ from django.db import models
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
+from carbon.basis import BASIS_LABELS
+
+
+def carbon_basis_label(basis: str) -> str:
+    """Short label of a factor basis, for pages and reports."""
+    return BASIS_LABELS.get(basis, basis)
+
 MEASURED_METHODS = frozenset({"rapl", "nvml_energy", "nvml_power"})
 ESTIMATED_METHODS = frozenset({"tdp_model", "constant"})
 METHOD_CHOICES = [
@@ -42,9 +49,21 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
 
+class FactorBasis(models.TextChoices):
+    """The basis of every figure of an organisation (see ``carbon.basis``)."""
+
+    DIRECT = "direct", "Direct combustion (GHG Protocol Scope 2 convention)"
+    LIFECYCLE = "lifecycle", "Lifecycle (includes upstream emissions)"
+
+
 class Organisation(models.Model):
     uuid = models.UUIDField(default=uuidlib.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, unique=True)
+    # No total mixes bases: every factor applied to this organisation's measurements is
+    # on this basis; changing it re-applies the factors (api.aggregates.apply_basis).
+    basis = models.CharField(
+        max_length=10, choices=FactorBasis.choices, default=FactorBasis.LIFECYCLE
+    )
     report_recipients = models.TextField(
         blank=True, help_text="Comma-separated e-mail addresses that receive quarterly reports."
     )
@@ -264,23 +283,38 @@ class EmissionFactor(models.Model):
     dataset_version = models.CharField(max_length=40)
     zone = models.CharField(max_length=40)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LOCATION)
+    basis = models.CharField(
+        max_length=10, choices=FactorBasis.choices, default=FactorBasis.LIFECYCLE
+    )
     g_per_kwh = models.FloatField()
+    # The year the figure is for (not the year it was published).
     year = models.IntegerField()
     source = models.CharField(max_length=300)
     licence = models.CharField(max_length=100, blank=True)
     url = models.URLField(max_length=500, blank=True)
     is_fallback = models.BooleanField(default=False)
+    # Set when the source published the other basis and the hub converted it; note says how.
+    derived = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["dataset_version", "zone", "kind"],
-                name="api_emissionfactor_unique_version_zone_kind",
+                fields=["dataset_version", "zone", "kind", "basis"],
+                name="api_emissionfactor_unique_version_zone_kind_basis",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.zone} {self.g_per_kwh:.0f} g/kWh ({self.dataset_version}, {self.year})"
+        return (
+            f"{self.zone} {self.g_per_kwh:.0f} g/kWh {self.basis} "
+            f"({self.dataset_version}, {self.year})"
+        )
+
+    @property
+    def basis_label(self) -> str:
+        """``direct combustion`` or ``lifecycle``."""
+        return carbon_basis_label(self.basis)
 
 
 class RunQuerySet(QuerySet["Run"]):

@@ -7,12 +7,14 @@ Dashboards and reports use the same functions as the API, so their totals agree.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
+from api.ingest import Invalid
 from api.models import (
     USAGE_FIELDS,
     Experiment,
@@ -25,6 +27,7 @@ from api.models import (
 )
 
 TRUNC = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+BUCKETS = tuple(TRUNC)
 
 
 def _clean(sums: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +91,72 @@ def usage_breakdown(
     ]
 
 
+SERIES_FIELDS = (
+    "energy_kwh",
+    "emissions_kg",
+    "gpu_hours",
+    "measured_energy_kwh",
+    "measurement_count",
+)
+# A series longer than this is refused (a year of hours is 8,784): an unbounded hourly
+# range over years would otherwise build hundreds of thousands of zero rows.
+MAX_SERIES_BUCKETS = 20_000
+HOUR = timedelta(hours=1)
+KWH_TO_J = 3_600_000.0
+
+
+def bucket_start(moment: datetime, bucket: str) -> datetime:
+    """The start (UTC) of the hour, day, week (Monday, as ISO 8601 and ``TruncWeek``) or
+    month that contains ``moment``."""
+    t = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if bucket == "hour":
+        return t
+    t = t.replace(hour=0)
+    if bucket == "day":
+        return t
+    if bucket == "week":
+        return t - timedelta(days=t.weekday())
+    if bucket == "month":
+        return t.replace(day=1)
+    raise ValueError(f"unknown bucket {bucket!r}")
+
+
+def next_bucket(t: datetime, bucket: str) -> datetime:
+    """The start of the bucket after the one starting at ``t``."""
+    if bucket == "hour":
+        return t + HOUR
+    if bucket == "day":
+        return t + timedelta(days=1)
+    if bucket == "week":
+        return t + timedelta(days=7)
+    if bucket == "month":
+        return t.replace(year=t.year + t.month // 12, month=t.month % 12 + 1)
+    raise ValueError(f"unknown bucket {bucket!r}")
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = bucket_start(moment, "hour")
+    return floor if floor == moment else floor + HOUR
+
+
+def series_buckets(lo: datetime, hi: datetime, bucket: str) -> list[tuple[datetime, float]]:
+    """Every bucket that overlaps ``[lo, hi)``: its start and the seconds of it inside the
+    range (a bucket cut by either end of the range is shorter than a whole one)."""
+    out: list[tuple[datetime, float]] = []
+    t = bucket_start(lo, bucket)
+    while t < hi:
+        after = next_bucket(t, bucket)
+        out.append((t, (min(after, hi) - max(t, lo)).total_seconds()))
+        if len(out) > MAX_SERIES_BUCKETS:
+            raise Invalid(
+                f"that range holds more than {MAX_SERIES_BUCKETS:,} {bucket} buckets; "
+                "ask for a shorter range or a longer bucket",
+                {"bucket": f"too many {bucket} buckets for the range"},
+            )
+        t = after
+    return out
+
+
 def usage_series(
     projects: QuerySet[Project],
     start: datetime | None,
@@ -96,42 +165,62 @@ def usage_series(
     by: str | None = None,
 ) -> list[dict[str, Any]]:
     """Time series of energy and emissions per bucket (hour, day, week, month), optionally
-    split by a dimension such as ``"project__name"`` or ``"zone"``."""
-    trunc = TRUNC[bucket]
+    split by a dimension such as ``"project__name"`` or ``"zone"``.
+
+    Every bucket of the period is present, with zeros where nothing ran, so that a line
+    drawn through the points never joins two busy buckets over a quiet one; with ``by``,
+    every bucket is present for each group that has usage in the period. Without
+    ``start`` or ``end`` the period starts or ends with the usage. Each point carries
+    ``bucket_s``, the seconds of the bucket inside the period (the hours that the
+    UsageHour rows of ``[start, end)`` cover: a bucket cut by the period is shorter), and
+    ``power_w``, the average IT power over it, so that the sum of ``power_w`` x
+    ``bucket_s`` is the energy. Buckets are UTC.
+    """
+    if bucket not in BUCKETS:
+        raise Invalid(f"unknown bucket {bucket!r}", {"bucket": f"is not one of {BUCKETS}"})
+    hours = hours_for(projects, start, end)
+    # A UsageHour row covers its whole hour, and the rows of [start, end) are those whose
+    # hour starts in it, so the time they cover is [ceil(start), ceil(end)) in hours.
+    lo = _ceil_hour(start) if start is not None else None
+    hi = _ceil_hour(end) if end is not None else None
+    if lo is None or hi is None:
+        span = hours.aggregate(first=Min("hour"), last=Max("hour"))
+        if span["first"] is None:
+            return []
+        lo = lo or span["first"]
+        hi = hi or span["last"] + HOUR
+    if hi <= lo:
+        return []
+    buckets = series_buckets(lo, hi, bucket)
     dims = ["t"] + ([by] if by else [])
     rows = (
-        hours_for(projects, start, end)
-        .annotate(t=trunc("hour"))
+        hours.annotate(t=TRUNC[bucket]("hour", tzinfo=UTC))
         .values(*dims)
-        .annotate(
-            energy_kwh=Sum("energy_kwh"),
-            emissions_kg=Sum("emissions_kg"),
-            gpu_hours=Sum("gpu_hours"),
-            measured_energy_kwh=Sum("measured_energy_kwh"),
-            measurement_count=Sum("measurement_count"),
-        )
-        .order_by(*dims)
+        .annotate(**{f: Sum(f) for f in SERIES_FIELDS})
+        .order_by()
     )
-    out = []
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
+    groups: set[Any] = set()
     for row in rows:
-        item = {
-            "t": row["t"],
-            **_clean(
-                {
-                    k: row[k]
-                    for k in (
-                        "energy_kwh",
-                        "emissions_kg",
-                        "gpu_hours",
-                        "measured_energy_kwh",
-                        "measurement_count",
-                    )
-                }
-            ),
-        }
-        if by:
-            item[by] = row[by]
-        out.append(item)
+        group = row[by] if by else None
+        groups.add(group)
+        found[(row["t"], group)] = _clean({f: row[f] for f in SERIES_FIELDS})
+    if by is None:
+        groups = {None}
+    zero = _clean(dict.fromkeys(SERIES_FIELDS))
+    out = []
+    for t, seconds in buckets:
+        for group in sorted(groups, key=lambda g: (g is None, str(g))):
+            sums = found.get((t, group), zero)
+            item: dict[str, Any] = {
+                "t": t,
+                **sums,
+                "bucket_s": seconds,
+                "power_w": sums["energy_kwh"] * KWH_TO_J / seconds,
+            }
+            if by:
+                item[by] = group
+            out.append(item)
     return out
 
 
@@ -143,71 +232,148 @@ def run_totals(runs: RunQuerySet) -> dict[str, Any]:
     return totals
 
 
+COMPONENTS = ("cpu", "gpu", "ram")
+
+
 def run_series(run: Run, max_points: int = 600, since: datetime | None = None) -> dict[str, Any]:
     """Power per component over time, and cumulative energy and emissions, for one run.
 
-    Intervals are grouped into at most ``max_points`` equal time buckets; power in a
-    bucket is the energy of every rank in it divided by the bucket's length, so ranks add
-    up. Per-rank power is returned too when the run has several ranks.
+    The run's span, from its first measurement's start to its last one's end, is cut into
+    at most ``max_points`` equal buckets of at least a second (``bucket_s``) that tile it
+    exactly. Each interval's energy (per component, per rank) and emissions are spread
+    over the buckets it overlaps in proportion to the overlap, as if drawn at constant
+    power over the interval; power in a bucket is its energy divided by the bucket's
+    length, so ranks add up and the area under the power (drawn as steps) is the run's
+    energy. Every bucket is present, zero where nothing ran. ``t`` and ``t_end`` are the
+    bucket's start and end (Unix seconds); ``energy_kwh_cum`` and ``emissions_kg_cum`` are
+    the totals at ``t_end``. Per-rank power is returned too when the run has several
+    ranks. With ``since``, only buckets that end after it are returned (the cumulative
+    figures still count everything before).
     """
     if run.first_start is None or run.last_end is None:
         return {"bucket_s": 0, "points": [], "ranks": {}}
-    span = max((run.last_end - run.first_start).total_seconds(), 1.0)
-    bucket_s = max(span / max_points, 1.0)
     origin = run.first_start
-    buckets: dict[int, dict[str, float]] = {}
-    ranks: dict[str, dict[int, float]] = {}
-    qs = run.measurements.order_by("start").values_list(
-        "start",
-        "cpu_energy_kwh",
-        "gpu_energy_kwh",
-        "ram_energy_kwh",
-        "emissions_kg",
-        "node",
-        "rank",
+    span = (run.last_end - origin).total_seconds()
+    count = max(1, min(max_points, math.floor(span)))
+    # A run whose intervals all last zero seconds (and so hold no energy) gets one bucket.
+    bucket_s = span / count if span > 0 else 1.0
+    run_acc = _Spread(count, bucket_s, 4)
+    ranks: dict[str, _Spread] = {}
+    qs = (
+        run.measurements.order_by()
+        .values_list(
+            "start",
+            "end",
+            "cpu_energy_kwh",
+            "gpu_energy_kwh",
+            "ram_energy_kwh",
+            "emissions_kg",
+            "node",
+            "rank",
+        )
+        .iterator(chunk_size=5000)
     )
-    if since is not None:
-        qs = qs.filter(start__gte=since)
-    for start, cpu, gpu, ram, kg, node, rank in qs.iterator(chunk_size=2000):
-        index = int((start - origin).total_seconds() // bucket_s)
-        b = buckets.setdefault(index, {"cpu": 0.0, "gpu": 0.0, "ram": 0.0, "kg": 0.0})
-        b["cpu"] += cpu
-        b["gpu"] += gpu
-        b["ram"] += ram
-        b["kg"] += kg
+    for start, end, cpu, gpu, ram, kg, node, rank in qs:
+        s = (start - origin).total_seconds()
+        e = (end - origin).total_seconds()
+        run_acc.add(s, e, (cpu, gpu, ram, kg))
         label = f"{node or 'node'}/rank {rank}"
-        ranks.setdefault(label, {})
-        ranks[label][index] = ranks[label].get(index, 0.0) + cpu + gpu + ram
-    to_w = 3_600_000.0 / bucket_s
+        acc = ranks.get(label)
+        if acc is None:
+            acc = ranks[label] = _Spread(count, bucket_s, 1)
+        acc.add(s, e, (cpu + gpu + ram,))
+    per_bucket = run_acc.totals()
+    to_w = KWH_TO_J / bucket_s
+    t0 = origin.timestamp()
+    after = since.timestamp() if since is not None else None
     points = []
     cum_kwh = 0.0
     cum_kg = 0.0
-    for index in sorted(buckets):
-        b = buckets[index]
-        cum_kwh += b["cpu"] + b["gpu"] + b["ram"]
-        cum_kg += b["kg"]
+    for i in range(count):
+        cpu, gpu, ram, kg = (values[i] for values in per_bucket)
+        cum_kwh += cpu + gpu + ram
+        cum_kg += kg
+        t_end = t0 + (i + 1) * bucket_s
+        if after is not None and t_end <= after:
+            continue
         points.append(
             {
-                "t": origin.timestamp() + index * bucket_s,
-                "cpu_power_w": b["cpu"] * to_w,
-                "gpu_power_w": b["gpu"] * to_w,
-                "ram_power_w": b["ram"] * to_w,
+                "t": t0 + i * bucket_s,
+                "t_end": t_end,
+                "cpu_power_w": cpu * to_w,
+                "gpu_power_w": gpu * to_w,
+                "ram_power_w": ram * to_w,
+                "power_w": (cpu + gpu + ram) * to_w,
                 "energy_kwh_cum": cum_kwh,
                 "emissions_kg_cum": cum_kg,
             }
         )
-    rank_series = {
-        label: [
-            {"t": origin.timestamp() + i * bucket_s, "power_w": e * to_w}
-            for i, e in sorted(values.items())
-        ]
-        for label, values in ranks.items()
-    }
-    return {
-        "bucket_s": bucket_s,
-        "points": points,
-        "ranks": rank_series if len(rank_series) > 1 else {},
-    }
+    rank_series: dict[str, list[dict[str, float]]] = {}
+    if len(ranks) > 1:
+        for label, acc in ranks.items():
+            (energy,) = acc.totals()
+            rank_series[label] = [
+                {"t": t0 + i * bucket_s, "t_end": t0 + (i + 1) * bucket_s, "power_w": e * to_w}
+                for i, e in enumerate(energy)
+                if after is None or t0 + (i + 1) * bucket_s > after
+            ]
+    return {"bucket_s": bucket_s, "points": points, "ranks": rank_series}
+
+
+class _Spread:
+    """Sums of quantities spread over ``count`` equal buckets of ``width`` seconds.
+
+    An interval adds its quantities to the buckets it overlaps in proportion to the
+    overlap. The buckets it covers wholly get the same share each, so they are kept as a
+    difference array (a share starting at one bucket and stopping at another), which makes
+    adding an interval cost the same however many buckets it spans.
+    """
+
+    def __init__(self, count: int, width: float, size: int) -> None:
+        self.count = count
+        self.width = width
+        self.direct = [[0.0] * count for _ in range(size)]
+        self.steps = [[0.0] * (count + 1) for _ in range(size)]
+
+    def add(self, s: float, e: float, values: tuple[float, ...]) -> None:
+        """Add an interval from ``s`` to ``e`` seconds after the origin."""
+        last = self.count - 1
+        i0 = min(max(int(s // self.width), 0), last)
+        length = e - s
+        if length <= 0:
+            for k, v in enumerate(values):
+                self.direct[k][i0] += v
+            return
+        i1 = min(max(math.ceil(e / self.width) - 1, i0), last)
+        if i1 == i0:
+            for k, v in enumerate(values):
+                self.direct[k][i0] += v
+            return
+        # Shares of the first bucket, of the last, and of each bucket between: they add
+        # up to one, whatever rounding put the interval's ends slightly outside the span.
+        head = ((i0 + 1) * self.width - s) / length
+        tail = (e - i1 * self.width) / length
+        full = self.width / length
+        for k, v in enumerate(values):
+            direct = self.direct[k]
+            direct[i0] += v * head
+            direct[i1] += v * tail
+            if i1 > i0 + 1:
+                steps = self.steps[k]
+                steps[i0 + 1] += v * full
+                steps[i1] -= v * full
+
+    def totals(self) -> list[list[float]]:
+        """Per quantity, its sum in each bucket."""
+        out = []
+        for direct, steps in zip(self.direct, self.steps, strict=True):
+            running = 0.0
+            values = []
+            for i in range(self.count):
+                running += steps[i]
+                values.append(direct[i] + running)
+            out.append(values)
+        return out
 
 
 # --- appended for the dashboards (see dashboards/views.py) ------------------------------

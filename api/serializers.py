@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from api.ingest import EARLIEST
 from api.models import Experiment, Organisation, Project, Run, RunStatus
+from api.precision import rounded
 
 # --- input ------------------------------------------------------------------------------
 
@@ -76,6 +77,11 @@ class RunCreateSerializer(serializers.Serializer[Any]):
 
     def validate_started_at(self, value: datetime) -> datetime:
         return _plausible_time(value)
+
+    def validate_pue(self, value: float | None) -> float | None:
+        # Kept to the precision the API answers (api.precision), so the PUE a run shows
+        # is the one its emissions were computed with.
+        return None if value is None else rounded(value, "PUE")
 
 
 def _plausible_time(value: datetime) -> datetime:
@@ -186,8 +192,22 @@ def factor_out(run: Run) -> dict[str, Any]:
     }
 
 
+def run_times(run: Run) -> tuple[datetime, datetime | None, float]:
+    """A run's start, end and the seconds between them, as every answer gives them.
+
+    ``started_at`` and ``ended_at`` are the run's own fields (the first measurement's
+    start once there are measurements, the last one's end once it is finished); the
+    duration is the time between them, or up to the last measurement while the run is
+    still going, so ``started_at + duration_s == ended_at`` holds in every answer.
+    """
+    end = run.ended_at if run.ended_at is not None else run.last_end
+    seconds = max((end - run.started_at).total_seconds(), 0.0) if end is not None else 0.0
+    return run.started_at, run.ended_at, seconds
+
+
 def run_out(run: Run, base_url: str) -> dict[str, Any]:
-    """The JSON shape of a run."""
+    """The JSON shape of a run (quantities are rounded when rendered, ``api.precision``)."""
+    started_at, ended_at, duration_s = run_times(run)
     return {
         "id": str(run.uuid),
         "run_key": run.run_key,
@@ -197,8 +217,8 @@ def run_out(run: Run, base_url: str) -> dict[str, Any]:
         "experiment": run.experiment.name,
         "experiment_id": str(run.experiment.uuid),
         "project_id": str(run.project.uuid),
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
+        "started_at": started_at,
+        "ended_at": ended_at,
         "last_seen_at": run.last_seen_at,
         "zone": run.zone,
         "zone_label": run.zone_label,
@@ -220,7 +240,7 @@ def run_out(run: Run, base_url: str) -> dict[str, Any]:
         "emissions_kg": run.emissions_kg,
         "client_emissions_kg": run.client_emissions_kg,
         "gpu_hours": run.gpu_hours,
-        "duration_s": run.wall_duration_s,
+        "duration_s": duration_s,
         "measurement_count": run.measurement_count,
         "hardware": run.hardware,
         "software": run.software,

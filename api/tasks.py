@@ -35,3 +35,18 @@ def rebuild_aggregates(project_id: int) -> int:
     from api.aggregates import rebuild_project
 
     return rebuild_project(project_id)
+
+
+@shared_task(soft_time_limit=1800, time_limit=1900)
+def apply_organisation_basis(organisation_id: int, basis: str) -> int:
+    """Put an organisation's figures on a factor basis; return the measurements changed.
+
+    Idempotent: applying the basis the organisation already has rewrites the same values.
+    """
+    from api.aggregates import apply_basis
+    from api.models import Organisation
+
+    org = Organisation.objects.filter(pk=organisation_id).first()
+    if org is None:
+        return 0
+    return apply_basis(org, basis).measurements

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from api import ingest, queries
 from api.auth import require_ingest_key, visible_organisations, visible_projects
 from api.models import Experiment, Project, Run
+from api.precision import QuantityJSONRenderer
 from api.serializers import (
     ExperimentCreateSerializer,
     FinishSerializer,
@@ -30,6 +31,12 @@ from api.serializers import (
     project_out,
     run_out,
 )
+
+
+class HubView(APIView):
+    """Every v1 view: its answers have their quantities rounded (``api.precision``)."""
+
+    renderer_classes = [QuantityJSONRenderer]
 
 
 def base_url(request: Request) -> str:
@@ -79,7 +86,7 @@ RANGE_PARAMS = [
 ]
 
 
-class RunsView(APIView):
+class RunsView(HubView):
     @extend_schema(
         summary="List runs, newest first",
         parameters=[
@@ -119,14 +126,14 @@ class RunsView(APIView):
         return Response(run_out(run, base_url(request)), status=201 if created else 200)
 
 
-class RunDetailView(APIView):
+class RunDetailView(HubView):
     @extend_schema(summary="One run with its totals")
     def get(self, request: Request, run_id: str) -> Response:
         run = _get(visible_runs(request), run_id)
         return Response(run_out(run, base_url(request)))
 
 
-class RunMeasurementsView(APIView):
+class RunMeasurementsView(HubView):
     @extend_schema(
         summary="Post a batch of up to 1,000 measurements (idempotent by uuid)",
         request=MeasurementBatchSerializer,
@@ -150,7 +157,7 @@ class RunMeasurementsView(APIView):
         )
 
 
-class RunFinishView(APIView):
+class RunFinishView(HubView):
     @extend_schema(
         summary="Finish a run with its status and final metrics", request=FinishSerializer
     )
@@ -164,7 +171,7 @@ class RunFinishView(APIView):
         return Response(run_out(run, base_url(request)))
 
 
-class RunPredictionView(APIView):
+class RunPredictionView(HubView):
     @extend_schema(
         summary="Store the client's prediction of the run's total energy",
         request=PredictionSerializer,
@@ -181,7 +188,7 @@ class RunPredictionView(APIView):
         return Response(run_out(run, base_url(request)))
 
 
-class RunSeriesView(APIView):
+class RunSeriesView(HubView):
     @extend_schema(summary="Power per component and cumulative energy/emissions over time")
     def get(self, request: Request, run_id: str) -> Response:
         run = _get(visible_runs(request), run_id)
@@ -189,14 +196,14 @@ class RunSeriesView(APIView):
         return Response({"run": run_out(run, base_url(request)), **series})
 
 
-class ProjectsView(APIView):
+class ProjectsView(HubView):
     @extend_schema(summary="Projects this key or user may see")
     def get(self, request: Request) -> Response:
         projects = visible_projects(request).select_related("organisation")
         return Response({"results": [project_out(p) for p in projects]})
 
 
-class ProjectDetailView(APIView):
+class ProjectDetailView(HubView):
     @extend_schema(summary="One project with its all-time totals")
     def get(self, request: Request, project_id: str) -> Response:
         project = _get(visible_projects(request).select_related("organisation"), project_id)
@@ -204,7 +211,7 @@ class ProjectDetailView(APIView):
         return Response(project_out(project, totals))
 
 
-class ProjectSummaryView(APIView):
+class ProjectSummaryView(HubView):
     @extend_schema(summary="Totals of a project over a period", parameters=RANGE_PARAMS[:2])
     def get(self, request: Request, project_id: str) -> Response:
         project = _get(visible_projects(request).select_related("organisation"), project_id)
@@ -224,7 +231,7 @@ class ProjectSummaryView(APIView):
         )
 
 
-class ProjectSeriesView(APIView):
+class ProjectSeriesView(HubView):
     @extend_schema(
         summary="Energy and emissions of a project per hour, day, week or month",
         parameters=RANGE_PARAMS,
@@ -240,13 +247,13 @@ class ProjectSeriesView(APIView):
         )
 
 
-class OrganisationsView(APIView):
+class OrganisationsView(HubView):
     @extend_schema(summary="Organisations this key or user may see")
     def get(self, request: Request) -> Response:
         return Response({"results": [organisation_out(o) for o in visible_organisations(request)]})
 
 
-class OrganisationDetailView(APIView):
+class OrganisationDetailView(HubView):
     @extend_schema(
         summary="One organisation with totals over a period", parameters=RANGE_PARAMS[:2]
     )
@@ -265,7 +272,7 @@ class OrganisationDetailView(APIView):
         return Response(organisation_out(org, totals))
 
 
-class OrganisationSeriesView(APIView):
+class OrganisationSeriesView(HubView):
     @extend_schema(
         summary="Energy and emissions of an organisation over time", parameters=RANGE_PARAMS
     )
@@ -283,7 +290,7 @@ class OrganisationSeriesView(APIView):
         )
 
 
-class ExperimentsView(APIView):
+class ExperimentsView(HubView):
     @extend_schema(
         summary="Experiments, optionally of one project",
         parameters=[OpenApiParameter("project", str)],
@@ -314,7 +321,7 @@ class ExperimentsView(APIView):
         return Response(experiment_out(exp), status=200 if before else 201)
 
 
-class ExperimentDetailView(APIView):
+class ExperimentDetailView(HubView):
     @extend_schema(
         summary="One experiment with the totals of all its runs (failed and lost included)"
     )

@@ -7,6 +7,14 @@ equivalents, what-ifs and the Software Carbon Intensity score.
 from __future__ import annotations
 
 from carbon.accounting import MAX_PUE, MIN_PUE, emissions_kg, facility_energy_kwh
+from carbon.basis import (
+    BASES,
+    BASIS_DESCRIPTIONS,
+    BASIS_LABELS,
+    DEFAULT_BASIS,
+    Basis,
+    check_basis,
+)
 from carbon.datasets import (
     DEFAULT_VERSION,
     WORLD_ZONE,
@@ -20,6 +28,7 @@ from carbon.datasets import (
     Source,
     UnknownLocation,
     ZoneInfo,
+    cloud_zone_id,
     get_dataset,
     list_datasets,
     load_dataset_file,
@@ -36,12 +45,17 @@ from carbon.zones import (
 )
 
 __all__ = [
+    "BASES",
+    "BASIS_DESCRIPTIONS",
+    "BASIS_LABELS",
+    "DEFAULT_BASIS",
     "DEFAULT_LIFETIME_HOURS",
     "DEFAULT_VERSION",
     "MAX_PUE",
     "MIN_PUE",
     "WORLD_ZONE",
     "Alternative",
+    "Basis",
     "CloudRegion",
     "Dataset",
     "DatasetError",
@@ -56,7 +70,9 @@ __all__ = [
     "UnknownLocation",
     "ZoneInfo",
     "ZoneResolution",
+    "check_basis",
     "cleanest_per_provider",
+    "cloud_zone_id",
     "emissions_kg",
     "equivalent_constants",
     "equivalents",

@@ -21,6 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from carbon.basis import (
+    ALL_FOSSIL,
+    BASIS_LABELS,
+    DEFAULT_BASIS,
+    DERIVATION_SOURCE,
+    Basis,
+    Shares,
+    check_basis,
+    convert,
+)
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MANIFEST_NAME = "dataset.json"
 
@@ -35,7 +46,7 @@ LB_PER_MWH_TO_G_PER_KWH = 0.45359237
 
 SUPPORTED_FORMAT = 1
 
-ZoneKind = Literal["country", "subnational", "world"]
+ZoneKind = Literal["country", "subnational", "cloud", "world"]
 
 
 class DatasetError(ValueError):
@@ -59,7 +70,12 @@ class Source:
 
 @dataclass(frozen=True)
 class Factor:
-    """One emission factor with its provenance."""
+    """One emission factor with its provenance.
+
+    ``basis`` is the basis of ``g_per_kwh``; ``derived`` is set when the source published
+    the other basis and the figure was brought to this one (see :mod:`carbon.basis`), in
+    which case ``note`` says how. ``year`` is the year the figure is for.
+    """
 
     zone: str
     g_per_kwh: float
@@ -70,6 +86,19 @@ class Factor:
     dataset_version: str
     is_fallback: bool
     note: str = ""
+    basis: Basis = DEFAULT_BASIS
+    derived: bool = False
+
+
+@dataclass(frozen=True)
+class Published:
+    """A figure exactly as its source publishes it: value, basis, data year, source id."""
+
+    zone: str
+    g_per_kwh: float
+    basis: Basis
+    year: int
+    source_id: str
 
 
 @dataclass(frozen=True)
@@ -93,11 +122,18 @@ class ZoneInfo:
     kind: ZoneKind
     country: str | None
     alpha2: str | None = None
+    # A cloud zone's grid zone (the finest published zone its data centres sit in).
+    parent: str | None = None
 
 
 @dataclass(frozen=True)
 class CloudRegion:
-    """A public cloud region and the grid zone of its data centres."""
+    """A public cloud region.
+
+    ``grid_zone`` is the finest published grid zone its data centres sit in; ``zone`` is
+    the zone whose factor applies: the region's own zone (``GCP-US-WEST1``) where the
+    provider publishes a grid intensity for the region, else ``grid_zone``.
+    """
 
     provider: str
     region: str
@@ -105,6 +141,8 @@ class CloudRegion:
     zone: str
     pue: float
     pue_source: str
+    grid_zone: str = ""
+    note: str = ""
 
     @property
     def label(self) -> str:
@@ -146,6 +184,18 @@ class _ZoneRecord:
     year: int | None
     source_id: str | None
     note: str = ""
+    basis: Basis = DEFAULT_BASIS
+    shares: Shares | None = None
+
+
+@dataclass(frozen=True)
+class _Residual:
+    zone: str
+    g_per_kwh: float
+    basis: Basis
+    year: int
+    source_id: str
+    shares: Shares | None
 
 
 class Dataset:
@@ -172,7 +222,7 @@ class Dataset:
         aliases: dict[str, dict[str, str]],
         us_states: dict[str, str],
         mixes: dict[str, Mix],
-        residual: dict[str, Factor],
+        residual: dict[str, _Residual],
         cloud: dict[tuple[str, str], CloudRegion],
     ) -> None:
         self.version = version
@@ -244,27 +294,21 @@ class Dataset:
 
     # Factors -------------------------------------------------------------------------
 
-    def factor(self, zone: str) -> Factor:
-        """Location-based yearly factor of a zone.
+    def factor(self, zone: str, basis: Basis = DEFAULT_BASIS) -> Factor:
+        """Location-based yearly factor of a zone, on ``basis``.
 
-        A sub-national zone without its own figure falls back to its country, with
-        ``is_fallback`` set and a note saying so. ``WORLD`` is always a fallback.
+        A figure published on the other basis is converted with the zone's generation mix
+        (``derived`` set, the method in ``note``). A sub-national zone without its own
+        figure falls back to its country, with ``is_fallback`` set and a note saying so.
+        ``WORLD`` is always a fallback.
         """
+        basis = check_basis(basis)
         record = self._record(zone)
-        if record.info.id == WORLD_ZONE:
-            return self.world
         if record.g_per_kwh is not None and record.source_id is not None:
-            return self._make_factor(
-                record.info.id,
-                record.g_per_kwh,
-                record.year or self.year,
-                record.source_id,
-                is_fallback=False,
-                note=record.note,
-            )
+            return self._make_factor(record, basis)
         # Only sub-national zones may lack a figure (checked at load time).
         assert record.info.country is not None
-        parent = self.factor(record.info.country)
+        parent = self.factor(record.info.country, basis)
         return Factor(
             zone=record.info.id,
             g_per_kwh=parent.g_per_kwh,
@@ -274,33 +318,45 @@ class Dataset:
             url=parent.url,
             dataset_version=self.version,
             is_fallback=True,
-            note=f"No figure for {record.info.label}; the {parent.zone} country factor is used.",
+            note=f"No figure for {record.info.label}; the {parent.zone} country factor is used. "
+            + parent.note,
+            basis=basis,
+            derived=parent.derived,
         )
 
-    def residual_mix(self, zone: str) -> Factor:
-        """Residual-mix factor for market-based Scope 2.
+    def residual_mix(self, zone: str, basis: Basis = DEFAULT_BASIS) -> Factor:
+        """Residual-mix factor for market-based Scope 2, on ``basis``.
 
-        Where none is published for the zone (or its country), the location-based factor
-        is returned with ``is_fallback`` set and the caveat in ``note``.
+        Looked up for the zone, then its grid zone (a cloud zone's), then its country.
+        Where none is published, the location-based factor is returned with
+        ``is_fallback`` set and the caveat in ``note``.
         """
+        basis = check_basis(basis)
         record = self._record(zone)
-        for candidate in (record.info.id, record.info.country):
-            if candidate is not None and candidate in self._residual:
-                found = self._residual[candidate]
-                if candidate == record.info.id:
-                    return found
-                return Factor(
-                    zone=record.info.id,
-                    g_per_kwh=found.g_per_kwh,
-                    year=found.year,
-                    source=found.source,
-                    licence=found.licence,
-                    url=found.url,
-                    dataset_version=self.version,
-                    is_fallback=False,
-                    note=f"Residual mix of {candidate} applied to {record.info.id}.",
-                )
-        location = self.factor(record.info.id)
+        for candidate in (record.info.id, record.info.parent, record.info.country):
+            if candidate is None or candidate not in self._residual:
+                continue
+            found = self._residual[candidate]
+            source = self.sources[found.source_id]
+            g, derived, note = self._on_basis(
+                found.g_per_kwh, found.basis, basis, found.shares, self._shares_of(candidate)
+            )
+            if candidate != record.info.id:
+                note = f"Residual mix of {candidate} applied to {record.info.id}. {note}".strip()
+            return Factor(
+                zone=record.info.id,
+                g_per_kwh=g,
+                year=found.year,
+                source=source.name,
+                licence=source.licence,
+                url=source.url,
+                dataset_version=self.version,
+                is_fallback=False,
+                note=note,
+                basis=basis,
+                derived=derived,
+            )
+        location = self.factor(record.info.id, basis)
         return Factor(
             zone=location.zone,
             g_per_kwh=location.g_per_kwh,
@@ -311,7 +367,25 @@ class Dataset:
             dataset_version=self.version,
             is_fallback=True,
             note=f"No residual mix published for {record.info.id}. {self.residual_mix_fallback}",
+            basis=basis,
+            derived=location.derived,
         )
+
+    def published(self, zone: str) -> Published | None:
+        """The figure of a zone as its source publishes it, or None where it has none."""
+        record = self._record(zone)
+        if record.g_per_kwh is None or record.source_id is None:
+            return None
+        return Published(
+            record.info.id, record.g_per_kwh, record.basis, record.year or self.year, record.source_id
+        )
+
+    def published_residual(self, zone: str) -> Published | None:
+        """The residual mix recorded for exactly this zone, as published, or None."""
+        found = self._residual.get(zone.strip().upper())
+        if found is None:
+            return None
+        return Published(found.zone, found.g_per_kwh, found.basis, found.year, found.source_id)
 
     def has_residual_mix(self, zone: str) -> bool:
         """Whether a published residual mix exists for the zone or its country."""
@@ -363,27 +437,62 @@ class Dataset:
                 "country code (e.g. FRA), a sub-national zone (e.g. USA-CAMX, CAN-QC) or WORLD."
             ) from None
 
-    def _make_factor(
+    def _shares_of(self, zone: str | None) -> Shares | None:
+        """Generation shares of a zone, else of its grid zone, else of its country."""
+        while zone is not None and zone in self._zones:
+            record = self._zones[zone]
+            if record.shares is not None:
+                return record.shares
+            nxt = record.info.parent or record.info.country
+            zone = nxt if nxt != zone else None
+        return None
+
+    def _on_basis(
         self,
-        zone: str,
         g_per_kwh: float,
-        year: int,
-        source_id: str,
-        *,
-        is_fallback: bool,
-        note: str = "",
-    ) -> Factor:
-        source = self.sources[source_id]
+        published: Basis,
+        wanted: Basis,
+        shares: Shares | None,
+        fallback_shares: Shares | None,
+    ) -> tuple[float, bool, str]:
+        """``(figure on wanted, derived?, note)`` for a figure published on ``published``."""
+        if published == wanted:
+            return g_per_kwh, False, ""
+        note = (
+            f"Published as {BASIS_LABELS[published]} ({g_per_kwh:g} g/kWh); brought to "
+            f"{BASIS_LABELS[wanted]}. {DERIVATION_SOURCE}"
+        )
+        mix = shares or fallback_shares
+        if mix is None:
+            mix = ALL_FOSSIL
+            note += "; no generation mix is recorded, so all generation is taken as fossil."
+        elif shares is None:
+            note += "; the generation mix of the enclosing zone is used."
+        else:
+            note += "."
+        return round(convert(g_per_kwh, published, wanted, mix), 1), True, note
+
+    def _make_factor(self, record: _ZoneRecord, basis: Basis) -> Factor:
+        assert record.g_per_kwh is not None and record.source_id is not None
+        source = self.sources[record.source_id]
+        parent = record.info.parent or record.info.country
+        fallback_shares = self._shares_of(parent) if parent != record.info.id else None
+        g, derived, how = self._on_basis(
+            record.g_per_kwh, record.basis, basis, record.shares, fallback_shares
+        )
+        note = " ".join(part for part in (record.note, how) if part)
         return Factor(
-            zone=zone,
-            g_per_kwh=g_per_kwh,
-            year=year,
+            zone=record.info.id,
+            g_per_kwh=g,
+            year=record.year or self.year,
             source=source.name,
             licence=source.licence,
             url=source.url,
             dataset_version=self.version,
-            is_fallback=is_fallback,
+            is_fallback=record.info.id == WORLD_ZONE,
             note=note,
+            basis=basis,
+            derived=derived,
         )
 
 
@@ -441,6 +550,25 @@ class _Loader:
         except ValueError:
             raise self.fail(f"{where}: {value!r} is not a whole year") from None
 
+    def basis(self, value: Any, where: str) -> Basis:
+        try:
+            return check_basis(str(value or "").strip().lower())
+        except ValueError as exc:
+            raise self.fail(f"{where}: {exc}") from None
+
+    def shares(self, row: dict[str, Any], where: str) -> Shares | None:
+        """Generation shares of a row (``fossil_pct``, ``nuclear_pct``, ``renewable_pct``)."""
+        raw = [row.get(k, "") for k in ("fossil_pct", "nuclear_pct", "renewable_pct")]
+        if not any(str(v).strip() for v in raw):
+            return None
+        fossil, nuclear, renewable = (
+            self.number(str(v).strip() or "0", where, allow_zero=True) for v in raw
+        )
+        # Shares are rounded and "other" sources are left out, so allow a little slack.
+        if not 95.0 <= fossil + nuclear + renewable <= 100.5:
+            raise self.fail(f"{where}: mix shares do not add up to about 100 %")
+        return Shares.from_percent(fossil, nuclear, renewable)
+
     def rows(self, key: str, columns: set[str]) -> list[dict[str, str]]:
         files = self.m.get("files")
         if not isinstance(files, dict) or not isinstance(files.get(key), str):
@@ -464,6 +592,32 @@ class _Loader:
             raise self.fail(f"{where}: unknown source id {value!r}")
         return value
 
+    def raw_sources(self) -> dict[str, Any]:
+        """The manifest's ``sources`` merged with those of its ``source_files``."""
+        merged: dict[str, Any] = {}
+        inline = self.m.get("sources", {})
+        if not isinstance(inline, dict):
+            raise self.fail("'sources' must be an object")
+        merged.update(inline)
+        extra = self.m.get("source_files", [])
+        if not isinstance(extra, list):
+            raise self.fail("'source_files' must be a list of file names")
+        for name in extra:
+            file_path = self.folder / str(name)
+            try:
+                loaded = json.loads(file_path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise DatasetError(f"{file_path}: cannot read JSON sources: {exc}") from exc
+            if not isinstance(loaded, dict):
+                raise DatasetError(f"{file_path}: sources must be a JSON object")
+            for sid in loaded:
+                if sid in merged:
+                    raise DatasetError(f"{file_path}: source id {sid!r} is defined twice")
+            merged.update(loaded)
+        if not merged:
+            raise self.fail("'sources' must be a non-empty object")
+        return merged
+
     def load(self) -> Dataset:
         m = self.m
         if m.get("format") != SUPPORTED_FORMAT:
@@ -471,11 +625,8 @@ class _Loader:
         version = self.text(m, "version", "manifest")
         year = self.integer(m.get("year"), "manifest year")
 
-        raw_sources = m.get("sources")
-        if not isinstance(raw_sources, dict) or not raw_sources:
-            raise self.fail("'sources' must be a non-empty object")
         sources: dict[str, Source] = {}
-        for sid, raw in raw_sources.items():
+        for sid, raw in self.raw_sources().items():
             if not isinstance(raw, dict):
                 raise self.fail(f"source {sid!r} must be an object")
             sources[sid] = Source(
@@ -494,16 +645,26 @@ class _Loader:
         world_raw = m.get("world")
         world_source = src(world_raw, "world")
         assert isinstance(world_raw, dict)
+        world_record = _ZoneRecord(
+            ZoneInfo(WORLD_ZONE, "World average", "world", None),
+            self.number(world_raw.get("g_per_kwh"), "world g_per_kwh"),
+            self.integer(world_raw.get("year"), "world year"),
+            world_source.id,
+            note="Location unknown: world-average grid intensity used.",
+            basis=self.basis(world_raw.get("basis"), "world basis"),
+            shares=self.shares(world_raw, "world"),
+        )
         world = Factor(
             zone=WORLD_ZONE,
-            g_per_kwh=self.number(world_raw.get("g_per_kwh"), "world g_per_kwh"),
-            year=self.integer(world_raw.get("year"), "world year"),
+            g_per_kwh=world_record.g_per_kwh or 0.0,
+            year=world_record.year or year,
             source=world_source.name,
             licence=world_source.licence,
             url=world_source.url,
             dataset_version=version,
             is_fallback=True,
-            note="Location unknown: world-average grid intensity used.",
+            note=world_record.note,
+            basis=world_record.basis,
         )
 
         pue_raw = m.get("default_pue")
@@ -530,52 +691,26 @@ class _Loader:
         aliases: dict[str, dict[str, str]] = {"USA": {}, "CAN": {}}
         us_states = self.load_us(zones, sources, aliases["USA"])
         self.load_canada(zones, sources, aliases["CAN"])
-        zones[WORLD_ZONE] = _ZoneRecord(
-            ZoneInfo(WORLD_ZONE, "World average", "world", None), world.g_per_kwh, world.year, None
-        )
+        zones[WORLD_ZONE] = world_record
 
-        residual: dict[str, Factor] = {}
+        residual: dict[str, _Residual] = {}
         for n, row in enumerate(
-            self.rows("residual_mix", {"zone", "g_per_kwh", "year", "source"}), 2
+            self.rows("residual_mix", {"zone", "g_per_kwh", "basis", "year", "source"}), 2
         ):
             where = f"residual_mix row {n}"
             zone = row["zone"].upper()
             if zone not in zones or zone == WORLD_ZONE:
                 raise self.fail(f"{where}: unknown zone {zone!r}")
-            s = sources[self.source_id(row["source"], sources, where)]
-            residual[zone] = Factor(
+            residual[zone] = _Residual(
                 zone=zone,
                 g_per_kwh=self.number(row["g_per_kwh"], where),
+                basis=self.basis(row["basis"], where),
                 year=self.integer(row["year"], where),
-                source=s.name,
-                licence=s.licence,
-                url=s.url,
-                dataset_version=version,
-                is_fallback=False,
+                source_id=self.source_id(row["source"], sources, where),
+                shares=self.shares(row, where),
             )
 
-        cloud: dict[tuple[str, str], CloudRegion] = {}
-        for n, row in enumerate(
-            self.rows("cloud_regions", {"provider", "region", "location", "zone"}), 2
-        ):
-            where = f"cloud_regions row {n}"
-            provider = row["provider"].lower()
-            if provider not in providers:
-                raise self.fail(f"{where}: unknown provider {provider!r}")
-            zone = row["zone"].upper()
-            if zone not in zones or zone == WORLD_ZONE:
-                raise self.fail(f"{where}: unknown zone {zone!r}")
-            key = (provider, row["region"].lower())
-            if not key[1] or key in cloud:
-                raise self.fail(f"{where}: empty or duplicate region {row['region']!r}")
-            cloud[key] = CloudRegion(
-                provider=provider,
-                region=key[1],
-                location=row["location"] or key[1],
-                zone=zone,
-                pue=providers[provider].pue,
-                pue_source=providers[provider].source,
-            )
+        cloud = self.load_cloud(zones, providers, sources)
 
         return Dataset(
             version=version,
@@ -606,6 +741,52 @@ class _Loader:
             raise self.fail(f"{where}: PUE {pue} is outside 1.0 to 3.0")
         return pue
 
+    def load_cloud(
+        self,
+        zones: dict[str, _ZoneRecord],
+        providers: dict[str, Provider],
+        sources: dict[str, Source],
+    ) -> dict[tuple[str, str], CloudRegion]:
+        """Cloud regions; a region with a provider-published figure becomes a zone of its own."""
+        cloud: dict[tuple[str, str], CloudRegion] = {}
+        for n, row in enumerate(
+            self.rows("cloud_regions", {"provider", "region", "location", "zone"}), 2
+        ):
+            where = f"cloud_regions row {n}"
+            provider = row["provider"].lower()
+            if provider not in providers:
+                raise self.fail(f"{where}: unknown provider {provider!r}")
+            grid_zone = row["zone"].upper()
+            if grid_zone not in zones or grid_zone == WORLD_ZONE:
+                raise self.fail(f"{where}: unknown zone {grid_zone!r}")
+            key = (provider, row["region"].lower())
+            if not key[1] or key in cloud:
+                raise self.fail(f"{where}: empty or duplicate region {row['region']!r}")
+            location = row["location"] or key[1]
+            zone = grid_zone
+            if row.get("g_per_kwh"):
+                zone = cloud_zone_id(provider, key[1])
+                grid = zones[grid_zone].info
+                label = f"{PROVIDER_SHORT_NAMES.get(provider, provider)} {key[1]} ({location})"
+                zones[zone] = _ZoneRecord(
+                    ZoneInfo(zone, label, "cloud", grid.country, parent=grid_zone),
+                    self.number(row["g_per_kwh"], where, allow_zero=True),
+                    self.integer(row.get("year"), where),
+                    self.source_id(row.get("source", ""), sources, where),
+                    basis=self.basis(row.get("basis"), where),
+                )
+            cloud[key] = CloudRegion(
+                provider=provider,
+                region=key[1],
+                location=location,
+                zone=zone,
+                pue=providers[provider].pue,
+                pue_source=providers[provider].source,
+                grid_zone=grid_zone,
+                note=row.get("note", ""),
+            )
+        return cloud
+
     def load_countries(
         self,
         zones: dict[str, _ZoneRecord],
@@ -613,7 +794,7 @@ class _Loader:
         mixes: dict[str, Mix],
         sources: dict[str, Source],
     ) -> None:
-        columns = {"alpha3", "alpha2", "name", "g_per_kwh", "year", "source"}
+        columns = {"alpha3", "alpha2", "name", "g_per_kwh", "basis", "year", "source"}
         for n, row in enumerate(self.rows("countries", columns), 2):
             where = f"countries row {n}"
             a3, a2 = row["alpha3"].upper(), row["alpha2"].upper()
@@ -623,29 +804,33 @@ class _Loader:
                 raise self.fail(f"{where}: duplicate country {a3}")
             sid = self.source_id(row["source"], sources, where)
             year = self.integer(row["year"], where)
+            shares = self.shares(row, where)
             zones[a3] = _ZoneRecord(
                 ZoneInfo(a3, self.text(row, "name", where), "country", a3, a2),
                 self.number(row["g_per_kwh"], where),
                 year,
                 sid,
+                basis=self.basis(row["basis"], where),
+                shares=shares,
             )
             alpha2[a2] = a3
-            shares = [row.get(k, "") for k in ("fossil_pct", "nuclear_pct", "renewable_pct")]
-            if any(shares):
-                fossil, nuclear, renewable = (
-                    self.number(s or "0", where, allow_zero=True) for s in shares
+            if shares is not None:
+                mixes[a3] = Mix(
+                    a3,
+                    *(
+                        float(row.get(k) or 0)
+                        for k in ("fossil_pct", "nuclear_pct", "renewable_pct")
+                    ),
+                    year,
+                    sources[sid].name,
                 )
-                # Shares are rounded and "other" sources are left out, so allow a little slack.
-                if not 95.0 <= fossil + nuclear + renewable <= 100.5:
-                    raise self.fail(f"{where}: mix shares of {a3} do not add up to about 100 %")
-                mixes[a3] = Mix(a3, fossil, nuclear, renewable, year, sources[sid].name)
 
     def load_us(
         self, zones: dict[str, _ZoneRecord], sources: dict[str, Source], aliases: dict[str, str]
     ) -> dict[str, str]:
         if "USA" not in zones:
             raise self.fail("US sub-national tables need a USA country row")
-        columns = {"code", "name", "lb_per_mwh", "g_per_kwh", "year", "source"}
+        columns = {"code", "name", "lb_per_mwh", "g_per_kwh", "basis", "year", "source"}
         for n, row in enumerate(self.rows("us_egrid_subregions", columns), 2):
             where = f"us_egrid_subregions row {n}"
             zone_id = f"USA-{row['code'].upper()}"
@@ -668,6 +853,8 @@ class _Loader:
                 g_per_kwh,
                 self.integer(row["year"], where) if row["year"] else None,
                 self.source_id(row["source"], sources, where) if g_per_kwh is not None else None,
+                basis=self.basis(row["basis"], where) if g_per_kwh is not None else DEFAULT_BASIS,
+                shares=self.shares(row, where),
             )
             aliases[zone_id] = aliases[row["code"].upper()] = zone_id
         states: dict[str, str] = {}
@@ -689,7 +876,8 @@ class _Loader:
         if "CAN" not in zones:
             raise self.fail("Canadian provinces need a CAN country row")
         for n, row in enumerate(
-            self.rows("canada_provinces", {"code", "name", "g_per_kwh", "year", "source"}), 2
+            self.rows("canada_provinces", {"code", "name", "g_per_kwh", "basis", "year", "source"}),
+            2,
         ):
             where = f"canada_provinces row {n}"
             zone_id = f"CAN-{row['code'].upper()}"
@@ -703,7 +891,14 @@ class _Loader:
                 self.number(row["g_per_kwh"], where) if has_figure else None,
                 self.integer(row["year"], where) if has_figure else None,
                 self.source_id(row["source"], sources, where) if has_figure else None,
+                basis=self.basis(row["basis"], where) if has_figure else DEFAULT_BASIS,
+                shares=self.shares(row, where),
             )
+
+
+def cloud_zone_id(provider: str, region: str) -> str:
+    """Zone id of a cloud region that has its own published factor: ``GCP-US-WEST1``."""
+    return f"{provider.upper()}-{region.upper()}"
 
 
 def _fold(text: str) -> str:

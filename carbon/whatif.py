@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from carbon.accounting import check_non_negative, check_pue, emissions_kg
+from carbon.basis import DEFAULT_BASIS, Basis
 from carbon.datasets import Dataset, get_dataset
 
 AlternativeKind = Literal["cloud", "country"]
@@ -37,12 +38,14 @@ def what_if(
     pue: float | None = None,
     current_zone: str | None = None,
     dataset: Dataset | None = None,
+    basis: Basis = DEFAULT_BASIS,
 ) -> list[Alternative]:
     """Emissions of ``energy_kwh`` of IT energy in every cloud region and country.
 
     Cloud regions use their provider's PUE; countries use ``pue`` or the dataset's
     on-premises default, and so does the current zone. Sorted by emissions ascending
-    (then label, so ties come out in a stable order).
+    (then label, so ties come out in a stable order). Every factor is on ``basis``, the
+    same factors ingestion applies, so a comparison never sets one basis against another.
     """
     dataset = dataset or get_dataset()
     energy = check_non_negative(energy_kwh, "energy_kwh")
@@ -50,7 +53,7 @@ def what_if(
 
     current_kg: float | None = None
     if current_zone is not None:
-        current_kg = emissions_kg(energy, site_pue, dataset.factor(current_zone).g_per_kwh)
+        current_kg = emissions_kg(energy, site_pue, dataset.factor(current_zone, basis).g_per_kwh)
 
     def savings(kg: float) -> tuple[float | None, float | None]:
         if current_kg is None:
@@ -60,7 +63,7 @@ def what_if(
 
     alternatives = []
     for region in dataset.cloud_regions():
-        g = dataset.factor(region.zone).g_per_kwh
+        g = dataset.factor(region.zone, basis).g_per_kwh
         kg = emissions_kg(energy, region.pue, g)
         alternatives.append(
             Alternative(
@@ -78,7 +81,7 @@ def what_if(
     for zone in dataset.zones():
         if zone.kind != "country":
             continue
-        g = dataset.factor(zone.id).g_per_kwh
+        g = dataset.factor(zone.id, basis).g_per_kwh
         kg = emissions_kg(energy, site_pue, g)
         alternatives.append(
             Alternative("country", None, None, zone.id, zone.label, g, site_pue, kg, *savings(kg))

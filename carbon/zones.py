@@ -121,13 +121,21 @@ def resolve_zone(
         found = dataset.cloud_region(provider, region_code)
         assert found is not None
         zone = dataset.zone(found.zone)
+        grid = dataset.zone(found.grid_zone or found.zone)
+        if zone.kind == "cloud":
+            reason = (
+                f"Cloud region {found.label}: the provider's published grid intensity for the "
+                f"region is used (it sits in the {grid.label} grid, {grid.id})."
+            )
+        else:
+            reason = f"Cloud region {found.label} draws on the {grid.label} grid ({grid.id})."
         return ZoneResolution(
             zone=zone.id,
             label=zone.label,
             known=True,
             provider_pue=found.pue,
             kind="cloud",
-            reason=f"Cloud region {found.label} draws on the {zone.label} grid ({zone.id}).",
+            reason=reason,
             country=zone.country,
             cloud_provider=provider,
             cloud_region=found.region,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from dashboards.formatting import energy_scale, mass_scale
+from dashboards.formatting import duration, energy_scale, mass_scale, number
 
 Figure = dict[str, Any]
 
@@ -75,9 +75,11 @@ def emissions_over_time(
 
     ``rows`` come from ``api.queries.usage_series``; the largest groups get their own
     colour and the rest are summed as "other". ``span`` fixes the time axis to the whole
-    period, so a quiet start or end of the period shows as such.
+    period, so a quiet start or end of the period shows as such. Rows hold every bucket of
+    the period (zeros included), so each bar is one bucket's total; a period without any
+    emissions has no figure, which the page shows as "no data".
     """
-    if not rows:
+    if not any(r["emissions_kg"] > 0 or r["energy_kwh"] > 0 for r in rows):
         return _empty()
     divisor, unit = mass_scale(max(r["emissions_kg"] for r in rows) or 0.0)
     totals: dict[str, float] = {}
@@ -198,12 +200,33 @@ def energy_methods(measured_kwh: float, imported_kwh: float, estimated_kwh: floa
     }
 
 
+def _bucket_label(seconds: float) -> str:
+    """A bucket length as people read it: ``7.5 s``, ``2 min 30 s``."""
+    return f"{number(seconds)} s" if seconds < 60 else duration(seconds)
+
+
+def _steps(series: Mapping[str, Any], points: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The x values of a stepped power trace: each bucket's start, then the last one's end.
+
+    Drawn with ``line.shape`` "hv", a bucket's average power holds from its start to the
+    next bucket's start, so the area under the line as drawn is the energy; the final x
+    closes the last bucket (its y repeats the last value, which adds no area).
+    """
+    width = float(series.get("bucket_s") or 0.0)
+    last = points[-1]
+    return [_iso(p["t"]) for p in points] + [_iso(last.get("t_end", last["t"] + width))]
+
+
 def run_power(series: Mapping[str, Any]) -> Figure:
-    """Power per component over a run, stacked so the top line is the total draw."""
+    """Power per component over a run, stacked so the top line is the total draw.
+
+    Each bucket's average power is drawn as a flat step over the bucket (never a line
+    joining bucket averages), so the area under the stack is the run's IT energy.
+    """
     points = series.get("points") or []
     if not points:
         return _empty()
-    xs = [_iso(p["t"]) for p in points]
+    xs = _steps(series, points)
     data = []
     for comp in ("gpu", "cpu", "ram"):
         ys = [p[f"{comp}_power_w"] for p in points]
@@ -215,54 +238,74 @@ def run_power(series: Mapping[str, Any]) -> Figure:
                 "mode": "lines",
                 "name": COMPONENT_NAMES[comp],
                 "x": xs,
-                "y": ys,
+                "y": [*ys, ys[-1]],
                 "stackgroup": "power",
-                "line": {"color": COMPONENT_COLOURS[comp], "width": 1.5},
+                "line": {"color": COMPONENT_COLOURS[comp], "width": 1.5, "shape": "hv"},
                 "hovertemplate": f"%{{y:.4~g}} W<extra>{COMPONENT_NAMES[comp]}</extra>",
             }
         )
+    every = _bucket_label(float(series.get("bucket_s") or 0.0))
     return {
         "data": data,
         "layout": _layout(
             xaxis={"title": {"text": "Time (UTC)"}, "type": "date"},
-            yaxis={"title": {"text": "Average power (W)"}, "rangemode": "tozero"},
+            yaxis={
+                "title": {"text": f"Average power per {every} (W)"},
+                "rangemode": "tozero",
+            },
             hovermode="x unified",
         ),
     }
 
 
 def rank_power(series: Mapping[str, Any]) -> Figure:
-    """Power per node and rank, when the run has several."""
+    """Power per node and rank, when the run has several, drawn as steps like
+    :func:`run_power`."""
     ranks = series.get("ranks") or {}
     if not ranks:
         return _empty()
-    data = [
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "name": label,
-            "x": [_iso(p["t"]) for p in points],
-            "y": [p["power_w"] for p in points],
-            "hovertemplate": f"%{{y:.4~g}} W<extra>{label}</extra>",
-        }
-        for label, points in sorted(ranks.items())
-    ]
+    data = []
+    for label, points in sorted(ranks.items()):
+        if not points:
+            continue
+        ys = [p["power_w"] for p in points]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": label,
+                "x": _steps(series, points),
+                "y": [*ys, ys[-1]],
+                "line": {"shape": "hv"},
+                "hovertemplate": f"%{{y:.4~g}} W<extra>{label}</extra>",
+            }
+        )
+    every = _bucket_label(float(series.get("bucket_s") or 0.0))
     return {
         "data": data,
         "layout": _layout(
             xaxis={"title": {"text": "Time (UTC)"}, "type": "date"},
-            yaxis={"title": {"text": "Power, all components (W)"}, "rangemode": "tozero"},
+            yaxis={
+                "title": {"text": f"Power, all components, per {every} (W)"},
+                "rangemode": "tozero",
+            },
             hovermode="x unified",
         ),
     }
 
 
 def run_cumulative(series: Mapping[str, Any]) -> Figure:
-    """Cumulative IT energy (left axis) and emissions (right axis) over a run."""
+    """Cumulative IT energy (left axis) and emissions (right axis) over a run.
+
+    ``series`` is the whole run's (``run_series`` without ``since``): each total is drawn
+    at the end of its bucket, from zero at the run's start, so the line reaches the run's
+    totals where the run ends.
+    """
     points = series.get("points") or []
     if not points:
         return _empty()
-    xs = [_iso(p["t"]) for p in points]
+    width = float(series.get("bucket_s") or 0.0)
+    xs = [_iso(points[0]["t"])] + [_iso(p.get("t_end", p["t"] + width)) for p in points]
     e_div, e_unit = energy_scale(points[-1]["energy_kwh_cum"])
     m_div, m_unit = mass_scale(points[-1]["emissions_kg_cum"])
     return {
@@ -272,7 +315,7 @@ def run_cumulative(series: Mapping[str, Any]) -> Figure:
                 "mode": "lines",
                 "name": f"Energy ({e_unit})",
                 "x": xs,
-                "y": [p["energy_kwh_cum"] / e_div for p in points],
+                "y": [0.0] + [p["energy_kwh_cum"] / e_div for p in points],
                 "line": {"color": PALETTE[0], "width": 2},
                 "hovertemplate": f"%{{y:.4~g}} {e_unit}<extra>Energy</extra>",
             },
@@ -281,7 +324,7 @@ def run_cumulative(series: Mapping[str, Any]) -> Figure:
                 "mode": "lines",
                 "name": f"Emissions ({m_unit})",
                 "x": xs,
-                "y": [p["emissions_kg_cum"] / m_div for p in points],
+                "y": [0.0] + [p["emissions_kg_cum"] / m_div for p in points],
                 "yaxis": "y2",
                 "line": {"color": PALETTE[5], "width": 2, "dash": "dot"},
                 "hovertemplate": f"%{{y:.4~g}} {m_unit}<extra>Emissions</extra>",

@@ -19,7 +19,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import carbon
-from api.models import ApiKey, EmissionFactor, Membership, Project, Role
+from api.models import ApiKey, EmissionFactor, FactorBasis, Membership, Project, Role
+from api.tasks import apply_organisation_basis
 from dashboards.access import MANAGE_ROLE, OrgAccess, org_access, parse_uuid
 from dashboards.forms import KeyForm, MemberForm, ProjectForm
 from dashboards.views import page
@@ -53,6 +54,9 @@ def org_settings_context(
         "project_form": project_form or ProjectForm(organisation=org),
         "member_form": MemberForm(),
         "roles": Role.choices,
+        "bases": [
+            (value, label, carbon.BASIS_DESCRIPTIONS[value]) for value, label in FactorBasis.choices
+        ],
     }
 
 
@@ -235,3 +239,24 @@ def member_change(request: HttpRequest, org_id: str) -> HttpResponse:
     if target.user_id == request.user.pk and request.POST.get("action") == "remove":
         return redirect("dash:home")
     return redirect(reverse("dash:settings", args=[access.org.uuid]) + "#members")
+
+
+@login_required
+@require_POST
+def basis_change(request: HttpRequest, org_id: str) -> HttpResponse:
+    """Choose the factor basis of every figure; the factors are re-applied in the background."""
+    access = org_access(request, org_id, MANAGE_ROLE)
+    basis = request.POST.get("basis", "")
+    if basis not in FactorBasis.values:
+        messages.error(request, f"{basis!r} is not a factor basis: choose direct or lifecycle.")
+    elif basis == access.org.basis:
+        messages.info(request, f"Figures are already on the {carbon.BASIS_LABELS[basis]} basis.")
+    else:
+        org_pk = access.org.pk
+        transaction.on_commit(lambda: apply_organisation_basis.delay(org_pk, basis))
+        messages.success(
+            request,
+            f"Re-applying every factor on the {carbon.BASIS_LABELS[basis]} basis; "
+            "pages and reports show the new figures once it is done.",
+        )
+    return redirect(reverse("dash:settings", args=[access.org.uuid]) + "#basis")

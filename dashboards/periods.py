@@ -1,15 +1,22 @@
-"""Reporting periods of the dashboards: presets, custom ranges and the previous period.
+"""Reporting periods of the dashboards: presets, custom ranges and what each is compared with.
 
 A period is a half-open UTC range ``[start, end)`` of whole days, so that it matches the
-hourly aggregates exactly and a custom range "1 to 31 January" includes the 31st.
+hourly aggregates exactly and a custom range "1 to 31 January" includes the 31st. What a
+period is compared with, and how much of a period that has not ended is shown, follow
+the one rule of :mod:`api.periods`, shared with the reports.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
+
+from django.utils import timezone
+
+from api import periods as rule
 
 PRESETS: dict[str, str] = {
     "this_quarter": "This quarter",
@@ -30,13 +37,24 @@ class PeriodError(ValueError):
 
 @dataclass(frozen=True)
 class Period:
+    """A period as asked (``start``/``end``) and the moment it is looked at (``now``).
+
+    ``now`` decides how much of a period that has not ended has data ("to date") and
+    what it is compared with; ``None`` treats the period as finished.
+    """
+
     key: str
     start: datetime
     end: datetime
+    now: datetime | None = None
 
     @property
     def label(self) -> str:
         return PRESETS[self.key]
+
+    @property
+    def span(self) -> rule.Span:
+        return rule.Span(self.start, self.end)
 
     @property
     def last_day(self) -> date:
@@ -49,21 +67,34 @@ class Period:
 
     @property
     def description(self) -> str:
-        """``1 Jan 2026 to 31 Mar 2026``: the days covered, both included."""
-        return f"{_day(self.start.date())} to {_day(self.last_day)}"
+        """``1 Jan 2026 to 31 Mar 2026``: the days asked for, both included."""
+        return self.span.describe()
+
+    @cached_property
+    def comparison(self) -> rule.Comparison:
+        """This period's range with data against the range it is compared with."""
+        return rule.compare(self.span, self.now, "previous")
+
+    @property
+    def to_date(self) -> bool:
+        """The period has not ended: figures cover it up to the last complete hour."""
+        return self.comparison.to_date
+
+    @property
+    def data_start(self) -> datetime:
+        return self.comparison.current.start
+
+    @property
+    def data_end(self) -> datetime:
+        """Where this period's figures stop: its end, or the start of the current hour."""
+        return self.comparison.current.end
 
     def previous(self) -> Period:
-        """The period this one is compared with: the previous calendar quarter or year when
-        this is exactly one (as the quarterly report does), else the period of equal
-        length that ends where this one starts."""
-        s = self.start
-        if s.day == 1 and s.hour == 0 and s.minute == 0:
-            if s.month == 1 and self.end == s.replace(year=s.year + 1):
-                return Period(self.key, s.replace(year=s.year - 1), s)
-            if s.month in (1, 4, 7, 10) and self.end == _midnight(_add_months(s.date(), 3)):
-                return Period(self.key, _midnight(_add_months(s.date(), -3)), s)
-        length = self.end - self.start
-        return Period(self.key, self.start - length, self.start)
+        """The range this one is compared with (see :func:`api.periods.compare`): the
+        previous calendar quarter or year, or the equal length before; for a period that
+        has not ended, the same elapsed part of it."""
+        other = self.comparison.other
+        return Period(self.key, other.start, other.end)
 
     @property
     def bucket(self) -> str:
@@ -84,10 +115,6 @@ class Period:
         return urlencode(params)
 
 
-def _day(d: date) -> str:
-    return f"{d.day} {d.strftime('%b %Y')}"
-
-
 def _midnight(d: date) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
@@ -101,22 +128,27 @@ def _add_months(d: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def preset(key: str, today: date) -> Period:
-    """The preset period ``key`` as of ``today`` (UTC)."""
+def preset(key: str, now: datetime) -> Period:
+    """The preset period ``key`` as of ``now`` (UTC)."""
+    today = now.astimezone(UTC).date()
     if key == "this_quarter":
         start = _quarter_start(today)
-        return Period(key, _midnight(start), _midnight(_add_months(start, 3)))
+        return Period(key, _midnight(start), _midnight(_add_months(start, 3)), now)
     if key == "last_quarter":
         end = _quarter_start(today)
-        return Period(key, _midnight(_add_months(end, -3)), _midnight(end))
+        return Period(key, _midnight(_add_months(end, -3)), _midnight(end), now)
     if key == "30d":
         # The last 30 days including today.
         end = today + timedelta(days=1)
-        return Period(key, _midnight(end - timedelta(days=30)), _midnight(end))
+        return Period(key, _midnight(end - timedelta(days=30)), _midnight(end), now)
     if key == "this_year":
-        return Period(key, _midnight(date(today.year, 1, 1)), _midnight(date(today.year + 1, 1, 1)))
+        return Period(
+            key, _midnight(date(today.year, 1, 1)), _midnight(date(today.year + 1, 1, 1)), now
+        )
     if key == "last_year":
-        return Period(key, _midnight(date(today.year - 1, 1, 1)), _midnight(date(today.year, 1, 1)))
+        return Period(
+            key, _midnight(date(today.year - 1, 1, 1)), _midnight(date(today.year, 1, 1)), now
+        )
     raise PeriodError(f"Unknown period {key!r}; choose one of: {', '.join(PRESETS)}.")
 
 
@@ -131,15 +163,16 @@ def _parse_day(raw: str | None, name: str) -> date:
         ) from None
 
 
-def parse_period(params: Any, today: date | None = None) -> Period:
-    """Read ``period`` (and ``start``/``end`` for ``custom``) from query parameters.
+def parse_period(params: Any, now: datetime | None = None) -> Period:
+    """Read ``period`` (and ``start``/``end`` for ``custom``) from query parameters, as
+    of ``now`` (default: ``django.utils.timezone.now()``).
 
     Raises :class:`PeriodError` with a message a person can act on.
     """
-    today = today or datetime.now(UTC).date()
+    now = now or timezone.now()
     key = params.get("period") or DEFAULT_PRESET
     if key != "custom":
-        return preset(key, today)
+        return preset(key, now)
     first = _parse_day(params.get("start"), "start")
     last = _parse_day(params.get("end"), "end")
     if last < first:
@@ -148,4 +181,4 @@ def parse_period(params: Any, today: date | None = None) -> Period:
         )
     if (last - first).days > MAX_CUSTOM_DAYS:
         raise PeriodError("A custom range may cover at most ten years.")
-    return Period("custom", _midnight(first), _midnight(last + timedelta(days=1)))
+    return Period("custom", _midnight(first), _midnight(last + timedelta(days=1)), now)

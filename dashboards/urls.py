@@ -34,4 +34,5 @@ urlpatterns = [
     path(f"{org}keys/<str:key_id>/revoke", manage.key_revoke, name="key-revoke"),
     path(f"{org}members/add", manage.member_add, name="member-add"),
     path(f"{org}members/change", manage.member_change, name="member-change"),
+    path(f"{org}basis", manage.basis_change, name="basis-change"),
 ]

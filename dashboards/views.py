@@ -103,8 +103,8 @@ def figure_ids(figures: dict[str, charts.Figure]) -> dict[str, dict[str, Any]]:
 
 
 def with_changes(current: dict[str, Any], previous: dict[str, Any]) -> list[dict[str, Any]]:
-    """The headline cards: energy, emissions, runs and GPU-hours, each against the
-    previous period of equal length."""
+    """The headline cards: energy, emissions, runs and GPU-hours, each against the range
+    the period is compared with (``Period.previous``: like for like when it is to date)."""
     cards = [
         ("Energy (IT)", "energy_kwh", formatting.energy),
         ("Emissions", "emissions_kg", formatting.mass),
@@ -148,7 +148,8 @@ def overview(request: HttpRequest, org_id: str) -> HttpResponse:
     period, period_error = read_period(request)
     bucket = read_bucket(request, period)
     projects = access.projects()
-    start, end = period.start, period.end
+    # Every figure of the period covers the same range: all of it, or to date.
+    start, end = period.data_start, period.data_end
     totals = queries.usage_totals(projects, start, end)
     prev = period.previous()
     previous = queries.usage_totals(projects, prev.start, prev.end)
@@ -228,9 +229,12 @@ def mapped_countries() -> frozenset[str]:
     return frozenset(str(g["id"]) for g in geometries if g.get("id"))
 
 
-def what_if_rows(totals: dict[str, Any], project_pue: float | None) -> dict[str, Any]:
+def what_if_rows(
+    totals: dict[str, Any], project_pue: float | None, basis: str = carbon.DEFAULT_BASIS
+) -> dict[str, Any]:
     """Alternatives for the project's energy over the period: every cloud region and
-    country, the cleanest region of each provider, and savings against what it emitted."""
+    country, the cleanest region of each provider, and savings against what it emitted.
+    Factors are on the organisation's basis, as its own emissions are."""
     energy = totals["energy_kwh"]
     actual = totals["emissions_kg"]
     if energy <= 0:
@@ -243,7 +247,9 @@ def what_if_rows(totals: dict[str, Any], project_pue: float | None) -> dict[str,
         }
     # The PUE the project actually ran at over the period (a cloud run uses its
     # provider's), so that its own grid shows no saving or penalty against itself.
-    alternatives = carbon.what_if(energy, pue=site_pue(totals) or project_pue)
+    alternatives = carbon.what_if(
+        energy, pue=site_pue(totals) or project_pue, basis=carbon.check_basis(basis)
+    )
 
     def row(alt: carbon.Alternative) -> dict[str, Any]:
         saving = actual - alt.emissions_kg
@@ -288,7 +294,8 @@ def grid_mixes(zones: list[str]) -> tuple[list[carbon.Mix], dict[str, str]]:
 def project_context(project: Project, period: Period, bucket: str) -> dict[str, Any]:
     """Everything the project page shows, for the signed-in and the public page alike."""
     qs: QuerySet[Project] = Project.objects.filter(pk=project.pk)
-    start, end = period.start, period.end
+    # Every figure of the period covers the same range: all of it, or to date.
+    start, end = period.data_start, period.data_end
     totals = queries.usage_totals(qs, start, end)
     prev = period.previous()
     previous = queries.usage_totals(qs, prev.start, prev.end)
@@ -305,7 +312,7 @@ def project_context(project: Project, period: Period, bucket: str) -> dict[str, 
     labels = zone_labels(zones)
     for r in where:
         r["zone_label"] = labels.get(r["zone"], r["zone"])
-    whatif = what_if_rows(totals, project.pue)
+    whatif = what_if_rows(totals, project.pue, project.organisation.basis)
     mixes, mix_labels = grid_mixes(zones)
     figures = figure_ids(
         {

@@ -15,8 +15,10 @@ from typing import Any
 
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
 import carbon
+from api import periods as rule
 from api import queries
 from api.models import (
     ESTIMATED_METHODS,
@@ -31,11 +33,13 @@ from api.models import (
 )
 from reports import accounting
 from reports.models import ContractualInstrument
-from reports.periods import Period, previous, year_before
+from reports.periods import Period, labelled
 from reports.rounding import PLACES, fmt, rounded
 
 Progress = Callable[[int, str], None]
-SCHEMA_VERSION = 1
+# 2: a period that has not ended is reported to date and compared like for like
+# (``period.to_date``, ``period.data_start``/``data_end``, ranges of each comparison).
+SCHEMA_VERSION = 2
 TOP_RUNS = 10
 
 
@@ -147,16 +151,24 @@ def market_for(
 ) -> tuple[accounting.MarketResult, list[dict[str, Any]], list[dict[str, Any]]]:
     """Market-based result of a period, the instruments described and the zone lines."""
     rows = queries.usage_breakdown(
-        projects, start, end, "zone", "project__hosting", "factor__dataset_version"
+        projects,
+        start,
+        end,
+        "zone",
+        "project__hosting",
+        "factor__dataset_version",
+        "factor__basis",
     )
     consumption: list[accounting.Consumption] = []
     residuals: list[dict[str, Any]] = []
     for row in rows:
         version = row["factor__dataset_version"]
+        # The residual mix on the basis of the location-based figure beside it.
+        basis = carbon.check_basis(row["factor__basis"])
         try:
-            residual = _dataset(version).residual_mix(row["zone"])
+            residual = _dataset(version).residual_mix(row["zone"], basis)
         except carbon.UnknownLocation:
-            residual = _dataset(version).world
+            residual = _dataset(version).factor(carbon.WORLD_ZONE, basis)
         consumption.append(
             accounting.Consumption(
                 zone=row["zone"],
@@ -211,15 +223,26 @@ def _runs_in(projects: QuerySet[Project], start: datetime, end: datetime) -> Run
 
 
 def period_figures(
-    org: Organisation, projects: QuerySet[Project], all_projects: bool, period: Period
+    org: Organisation, projects: QuerySet[Project], all_projects: bool, cmp: rule.Comparison
 ) -> dict[str, Any]:
-    """Headline figures of one period: API totals plus market-based emissions."""
-    totals = queries.usage_totals(projects, period.start, period.end)
-    market, _, _ = market_for(org, projects, all_projects, period.start, period.end)
+    """Headline figures of the range a report's period is compared with (``cmp.other``):
+    API totals plus market-based emissions, with the two ranges compared and why."""
+    other = cmp.other
+    totals = queries.usage_totals(projects, other.start, other.end)
+    market, _, _ = market_for(org, projects, all_projects, other.start, other.end)
     return {
-        "label": period.label,
-        "start": _iso(period.start),
-        "end": _iso(period.end),
+        # The label of the whole other period (2026Q3); start/end are what is compared.
+        "label": labelled(cmp.other_whole).label,
+        "start": _iso(other.start),
+        "end": _iso(other.end),
+        "whole_start": _iso(cmp.other_whole.start),
+        "whole_end": _iso(cmp.other_whole.end),
+        "to_date": cmp.to_date,
+        "current_start": _iso(cmp.current.start),
+        "current_end": _iso(cmp.current.end),
+        "description": cmp.other.describe(),
+        "basis": cmp.basis,
+        "text": cmp.text,
         "energy_kwh": totals["energy_kwh"],
         "facility_energy_kwh": totals["facility_energy_kwh"],
         "location_kg": totals["emissions_kg"],
@@ -266,6 +289,9 @@ def _methodology(versions: list[str], totals: dict[str, Any]) -> list[dict[str, 
         {
             "title": "Boundary",
             "text": "The report covers the projects listed under Scope, over the period shown, in UTC. "
+            "A period that had not ended when the report was generated is covered to date: from "
+            "its start up to the start of the hour of generation (the last complete hour), and "
+            "every figure of the report covers that same range. "
             "Energy is counted in the hour in which each measured interval started; a run counts "
             "in the period in which it started. Totals are read from the hub's hourly aggregates, "
             "the same figures the API returns for the same projects and period.",
@@ -316,7 +342,12 @@ def _methodology(versions: list[str], totals: dict[str, Any]) -> list[dict[str, 
         {
             "title": "Comparisons and intensity",
             "text": "The previous period and the same period a year earlier are computed the same way "
-            "from the same aggregates. Emissions per run divide the period's location-based "
+            "from the same aggregates. The previous period is the previous calendar quarter or "
+            "year when the period is exactly one, else the period of equal length that ends where "
+            "it starts; the year earlier has the same dates (29 February becomes 28 February). A "
+            "period reported to date is compared like for like: with the same elapsed length from "
+            "the start of each of those periods (never beyond its end). Each comparison states "
+            "the two ranges it compares. Emissions per run divide the period's location-based "
             "emissions by the runs started in it; emissions per GPU-hour divide them by the GPU-hours "
             "of the period. Top runs show whole-run totals.",
         },
@@ -470,22 +501,33 @@ def build_report_data(
     all_projects: bool,
     period: Period,
     progress: Progress | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Every figure of the report; deterministic for the same inputs and data."""
+    """Every figure of the report; deterministic for the same inputs and data.
+
+    ``now`` (default: the current time) only matters for a period that has not ended:
+    the report then covers it to date, up to the start of ``now``'s hour, and compares
+    like for like (:func:`api.periods.compare`). A finished period does not depend on it.
+    """
 
     def step(pct: int, message: str) -> None:
         if progress is not None:
             progress(pct, message)
 
-    start, end = period.start, period.end
+    now = now or timezone.now()
+    whole = period.span
+    against_previous = rule.compare(whole, now, "previous")
+    against_year = rule.compare(whole, now, "year_before")
+    # Every figure of the report covers this range: the whole period, or to date.
+    start, end = against_previous.current.start, against_previous.current.end
     projects = projects.order_by("name")
     step(5, "Totals")
     totals = queries.usage_totals(projects, start, end)
     step(15, "Market-based accounting")
     market, instruments, market_lines = market_for(org, projects, all_projects, start, end)
     step(25, "Comparisons")
-    before = period_figures(org, projects, all_projects, previous(period))
-    year_ago = period_figures(org, projects, all_projects, year_before(period))
+    before = period_figures(org, projects, all_projects, against_previous)
+    year_ago = period_figures(org, projects, all_projects, against_year)
 
     step(35, "Projects")
     run_counts = dict(
@@ -687,7 +729,16 @@ def build_report_data(
     return {
         "schema": SCHEMA_VERSION,
         "organisation": {"id": str(org.uuid), "name": org.name},
-        "period": {"label": period.label, "start": _iso(start), "end": _iso(end)},
+        "period": {
+            "label": period.label,
+            "start": _iso(period.start),
+            "end": _iso(period.end),
+            "to_date": against_previous.to_date,
+            "data_start": _iso(start),
+            "data_end": _iso(end),
+            "description": against_previous.current.describe(),
+            "title": period_title(period.label, against_previous),
+        },
         "scope": {
             "all_projects": all_projects,
             "projects": [
@@ -719,6 +770,13 @@ def build_report_data(
         "methodology": _methodology(versions, totals),
         "detail": detail,
     }
+
+
+def period_title(label: str, cmp: rule.Comparison) -> str:
+    """``2026Q3``, or ``2026Q4, to date: data up to 1 Dec 2026 11:00 UTC``."""
+    if not cmp.to_date:
+        return label
+    return f"{label}, to date: data up to {rule.moment_text(cmp.current.end)} UTC"
 
 
 def _canonical(value: Any) -> Any:

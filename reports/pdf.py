@@ -250,7 +250,9 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
     buf = io.BytesIO()
     org = data["organisation"]["name"]
     period = data["period"]
-    title = f"Carbon report - {org} - {period['label']}"
+    # "2026Q4, to date: data up to 1 Dec 2026 11:00 UTC" on every page of a period that
+    # had not ended, so that no page can be read as covering the whole period.
+    title = f"Carbon report - {org} - {period['title']}"
     doc = SimpleDocTemplate(
         buf,
         pagesize=A4,
@@ -260,7 +262,7 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
         bottomMargin=20 * mm,
         title=title,
         author="Emissions Hub",
-        subject=f"Energy and emissions of {org}, {period['label']}",
+        subject=f"Energy and emissions of {org}, {period['title']}",
         invariant=1,
     )
     canvas_cls = type(
@@ -285,6 +287,16 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
             BODY,
         )
     )
+    if period["to_date"]:
+        story.append(
+            Paragraph(
+                f"<b>To date.</b> The period had not ended when this report was generated: every "
+                f"figure covers {_esc(period['description'])}, up to the last complete hour "
+                "before generation. Comparisons are like for like: the same elapsed length of "
+                "the periods compared with.",
+                BODY,
+            )
+        )
     story.append(
         Paragraph(
             f"<b>Factor datasets</b> {_esc(', '.join(d['version'] for d in data['datasets']) or 'none used')}. "
@@ -335,16 +347,20 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
         _table(
             [
                 "",
-                "This period",
-                f"Previous {prev['label']}",
+                "This period, to date" if period["to_date"] else "This period",
+                f"Previous {prev['label']}" + (", same part" if prev["to_date"] else ""),
                 "Change",
-                f"Year before {year['label']}",
+                f"Year before {year['label']}" + (", same part" if year["to_date"] else ""),
                 "Change",
             ],
             rows,
             [48 * mm, 22 * mm, 24 * mm, 22 * mm, 34 * mm, 22 * mm],
         )
     )
+    story.append(Spacer(1, 1 * mm))
+    # Each comparison states the two ranges it compares.
+    for name, cmp in (("Previous", prev), ("Year before", year)):
+        story.append(Paragraph(f"<b>{name}:</b> {_esc(cmp['text'])}.", SMALL))
     story.append(Spacer(1, 2 * mm))
     m = data["methods"]
     i = data["intensity"]

@@ -1,6 +1,10 @@
-"""Report periods: quarters, the period before, and the same period a year earlier.
+"""Report periods: quarters, custom ranges and their labels.
 
-Periods are half-open [start, end) in UTC, like the API's ``start``/``end``.
+Periods are half-open [start, end) in UTC, like the API's ``start``/``end``. What a
+period is compared with (the previous period, the same period a year earlier, like for
+like when it has not ended) is the one rule of :mod:`api.periods`, shared with the
+dashboards; :func:`previous` and :func:`year_before` give those whole periods with a
+report label.
 """
 
 from __future__ import annotations
@@ -8,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from api import periods as rule
 
 QUARTER_RE = re.compile(r"^\s*(\d{4})\s*-?\s*Q([1-4])\s*$", re.IGNORECASE)
 
@@ -21,6 +27,10 @@ class Period:
     @property
     def is_quarter(self) -> bool:
         return QUARTER_RE.match(self.label) is not None
+
+    @property
+    def span(self) -> rule.Span:
+        return rule.Span(self.start, self.end)
 
 
 def quarter(year: int, q: int) -> Period:
@@ -65,25 +75,17 @@ def custom(start: datetime, end: datetime) -> Period:
     return Period(start, end, f"{start.date().isoformat()} to {last_day.isoformat()}")
 
 
+def labelled(span: rule.Span) -> Period:
+    """A range of :mod:`api.periods` as a report period with its label."""
+    return custom(span.start, span.end)
+
+
 def previous(period: Period) -> Period:
-    """The period just before: the previous quarter, or the same length before."""
-    if period.is_quarter:
-        year, q = period.start.year, (period.start.month - 1) // 3 + 1
-        return quarter(year - 1, 4) if q == 1 else quarter(year, q - 1)
-    length = period.end - period.start
-    return custom(period.start - length, period.start)
+    """The whole period just before (:func:`api.periods.previous`): the previous quarter
+    or calendar year, or the same length before."""
+    return labelled(rule.previous(period.span))
 
 
 def year_before(period: Period) -> Period:
-    """The same period one year earlier (29 February becomes 28 February)."""
-    if period.is_quarter:
-        year, q = period.start.year, (period.start.month - 1) // 3 + 1
-        return quarter(year - 1, q)
-
-    def shift(d: datetime) -> datetime:
-        try:
-            return d.replace(year=d.year - 1)
-        except ValueError:
-            return d.replace(year=d.year - 1, day=28)
-
-    return custom(shift(period.start), shift(period.end))
+    """The same period one year earlier (:func:`api.periods.year_before`)."""
+    return labelled(rule.year_before(period.span))

@@ -36,16 +36,37 @@ CSV_COLUMNS = [
     "factor_year",
     "factor_is_fallback",
     *USAGE_FIELDS,
+    # The range every row covers, so that a row read alone says whether it is to date.
+    "period",
+    "data_start",
+    "data_end",
+    "to_date",
 ]
 
 
+def period_columns(data: dict[str, Any]) -> dict[str, Any]:
+    """The period columns of a detail row: its title (``2026Q4, to date: data up to ...``),
+    the range with data (``data_end`` excluded) and whether the period had not ended."""
+    p = data["period"]
+    return {
+        "period": p["title"],
+        "data_start": p["data_start"],
+        "data_end": p["data_end"],
+        "to_date": p["to_date"],
+    }
+
+
 def render_csv(data: dict[str, Any]) -> bytes:
-    """One row per project, month, zone, provider, region, factor and PUE (full precision)."""
+    """One row per project, month, zone, provider, region, factor and PUE (full precision),
+    each with the period it belongs to."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
+    period = period_columns(data)
     for row in data["detail"]:
-        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+        writer.writerow(
+            {k: (repr(v) if isinstance(v, float) else v) for k, v in {**row, **period}.items()}
+        )
     return buf.getvalue().encode("utf-8")
 
 
@@ -118,9 +139,15 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     ws = wb.active
     assert ws is not None
     ws.title = "Summary"
-    ws["A1"] = f"Carbon report {data['organisation']['name']}, {data['period']['label']}"
+    period = data["period"]
+    ws["A1"] = f"Carbon report {data['organisation']['name']}, {period['title']}"
     ws["A1"].font = TITLE
-    ws["A2"] = f"Period {data['period']['start']} to {data['period']['end']} (UTC, end excluded)"
+    ws["A2"] = f"Period {period['start']} to {period['end']} (UTC, end excluded)" + (
+        f"; to date: figures cover {period['data_start']} to {period['data_end']} "
+        f"({period['description']})"
+        if period["to_date"]
+        else ""
+    )
     ws["A3"] = f"Data checksum (SHA-256) {checksum}; generated {meta['generated_at']}"
     prev = s["comparisons"]["previous_period"]
     year = s["comparisons"]["same_period_last_year"]
@@ -163,15 +190,21 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         5,
         [
             "Figure",
-            "This period",
-            f"Previous ({prev['label']})",
+            "This period (to date)" if period["to_date"] else "This period",
+            f"Previous ({prev['label']}: {prev['description']})",
             "Change %",
-            f"Year before ({year['label']})",
+            f"Year before ({year['label']}: {year['description']})",
             "Change %",
         ],
         rows,
         [None, "mwh", "mwh", "pct", "mwh", "pct"],
     )
+    # Each comparison states the two ranges it compares.
+    for label, cmp in (("Previous period", prev), ("Year before", year)):
+        ws.cell(row=nxt, column=1, value=label).font = Font(bold=True)
+        ws.cell(row=nxt, column=2, value=cmp["text"])
+        nxt += 1
+    nxt += 1
     m = data["methods"]
     c = data["components"]
     i = data["intensity"]
@@ -497,9 +530,11 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         cell = ws.cell(row=1, column=col, value=h)
         cell.font = HEAD
         cell.fill = HEAD_FILL
+    period_cols = period_columns(data)
     for row_i, row in enumerate(data["detail"], 2):
+        full = {**row, **period_cols}
         for col, name in enumerate(CSV_COLUMNS, 1):
-            ws.cell(row=row_i, column=col, value=row[name])
+            ws.cell(row=row_i, column=col, value=full[name])
 
     buf = io.BytesIO()
     wb.save(buf)

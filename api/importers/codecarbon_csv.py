@@ -17,6 +17,15 @@ Column sets handled (any order; optional columns may be missing):
 - 2.2+: the above plus codecarbon_version, pue
 - 3.x: the above plus experiment_id, water_consumed, cpu/gpu/ram_utilization_percent,
   ram_used_gb, wue
+
+CodeCarbon multiplies what it measures by its ``pue`` setting (default 1) before it adds it
+up: every component's energy, hence ``energy_consumed`` and ``emissions``, since 2.2.3,
+and the power columns as well since 3.3.1 (checked in the released packages' source).
+The hub stores IT energy and applies its own PUE, so it divides each row's energies (and,
+for 3.3.1 and later, powers) by the row's ``pue`` and records that on the run
+(``params["source_pue"]``). Files without the column (2.0 to 2.2.2) had no PUE applied.
+``emissions`` and ``energy_consumed`` stay as CodeCarbon wrote them: they are its own,
+client-reported figures.
 """
 
 from __future__ import annotations
@@ -34,6 +43,9 @@ from api.importers.common import (
     Row,
     RunInfo,
     Skipped,
+    SourcePue,
+    check_source_pue,
+    codecarbon_pue,
     derived_uuid,
     number,
     text,
@@ -46,6 +58,8 @@ REQUIRED = ("timestamp", "run_id", "duration", "cpu_energy", "gpu_energy", "ram_
 SIGNATURE = {"run_id", "duration", "energy_consumed", "cpu_energy", "emissions"}
 # Cumulative counters can go down by float noise between two rows of one run.
 NOISE_KWH = 1e-9
+# Where a row's PUE comes from when the file states it.
+PUE_COLUMN = "the file's pue column"
 
 
 def looks_like(header: list[str]) -> bool:
@@ -59,9 +73,11 @@ class _Snapshot:
     run_id: str
     end: datetime
     duration: float
+    # Cumulative IT energies: the row's, divided by the PUE CodeCarbon applied.
     energies: dict[str, float]
     energy_consumed: float | None
     emissions: float | None
+    source: SourcePue
 
 
 def parse(data: str, project: Project) -> Parsed:
@@ -98,6 +114,7 @@ def parse(data: str, project: Project) -> Parsed:
         snaps.sort(
             key=lambda s: (s.duration, s.energies["cpu"] + s.energies["gpu"] + s.energies["ram"])
         )
+        snaps = _one_pue(snaps, parsed)
         run_key = f"codecarbon-csv:{run_id}"[:200]
         parsed.runs[run_key] = _run_info(run_key, snaps[-1], experiments, locations)
         previous: _Snapshot | None = None
@@ -142,10 +159,55 @@ def _snapshot(line: int, raw: dict[str, Any]) -> _Snapshot:
     duration = values["duration"]
     if duration is None:
         raise ValueError("duration is empty")
-    energies = {c: values[f"{c}_energy"] or 0.0 for c in ("cpu", "gpu", "ram")}
+    source = _source_pue(raw)
+    energies = {c: source.it_energy(values[f"{c}_energy"] or 0.0) for c in ("cpu", "gpu", "ram")}
     return _Snapshot(
-        line, raw, run_id, end, duration, energies, values["energy_consumed"], values["emissions"]
+        line,
+        raw,
+        run_id,
+        end,
+        duration,
+        energies,
+        values["energy_consumed"],
+        values["emissions"],
+        source,
     )
+
+
+def _source_pue(raw: dict[str, Any]) -> SourcePue:
+    """The PUE CodeCarbon multiplied this row by: its ``pue`` column, 1 without one."""
+    version = text(raw.get("codecarbon_version"))
+    if "pue" not in raw:
+        # 2.0 to 2.2.2 have no pue column, and applied none.
+        return codecarbon_pue(1.0, version, "no pue column: CodeCarbon before 2.2.3")
+    try:
+        pue = number(raw.get("pue"))
+    except ValueError:
+        raise ValueError(f"pue {raw.get('pue')!r} is not a number") from None
+    if pue is None:
+        return codecarbon_pue(1.0, version, "empty pue cell: CodeCarbon's default, 1")
+    return codecarbon_pue(check_source_pue(pue), version, PUE_COLUMN)
+
+
+def _one_pue(snaps: list[_Snapshot], parsed: Parsed) -> list[_Snapshot]:
+    """The rows of a run that share its first row's PUE; the others are skipped.
+
+    CodeCarbon sets its PUE once per tracker, and cumulative rows divided by different
+    PUEs could not be subtracted from each other."""
+    first = snaps[0]
+    kept = [first]
+    for snap in snaps[1:]:
+        if snap.source.pue == first.source.pue:
+            kept.append(snap)
+        else:
+            parsed.skipped.append(
+                Skipped(
+                    snap.line,
+                    f"pue {snap.source.pue:g} differs from {first.source.pue:g} (line {first.line}) "
+                    f"for run {snap.run_id}; CodeCarbon sets its PUE once per tracker",
+                )
+            )
+    return kept
 
 
 def _run_info(
@@ -188,9 +250,9 @@ def _run_info(
         "codecarbon_run_id": last.run_id,
         "codecarbon_project_name": project_name,
     }
-    pue = _safe_number(raw.get("pue"))
-    if pue is not None:
-        params["codecarbon_pue"] = pue
+    if last.source.stated == PUE_COLUMN:
+        params["codecarbon_pue"] = last.source.pue
+    params["source_pue"] = last.source.record()
     if locations[where].note:
         params["location_note"] = locations[where].note
     return RunInfo(
@@ -246,7 +308,10 @@ def _delta(run_key: str, previous: _Snapshot | None, snap: _Snapshot, parsed: Pa
 
     client_kg = _diff(snap.emissions, previous.emissions if previous else None)
     client_kwh = _diff(snap.energy_consumed, previous.energy_consumed if previous else None)
-    powers = {c: _safe_number(raw.get(f"{c}_power")) for c in ("cpu", "gpu", "ram")}
+    # 3.3.1 and later report power with CodeCarbon's PUE in it, as they do energy.
+    powers = {
+        c: snap.source.it_power(_safe_number(raw.get(f"{c}_power"))) for c in ("cpu", "gpu", "ram")
+    }
     utilisation = {
         c: _safe_number(raw.get(f"{c}_utilization_percent")) for c in ("cpu", "gpu", "ram")
     }

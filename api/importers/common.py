@@ -54,6 +54,103 @@ def text(raw: Any, max_len: int = 200) -> str:
     return value[:max_len]
 
 
+# --- the PUE a foreign tool applied -----------------------------------------------------------
+#
+# The hub stores IT energy and applies its own PUE. CodeCarbon (pue setting, default 1),
+# CarbonTracker (a fixed survey PUE) and Eco2AI (pue setting, default 1) multiply what they
+# measured by a PUE before they write it; the hub divides it out again, so a run never
+# gets a PUE twice, and records on the run what it did (``params["source_pue"]``).
+
+# A tool's PUE above this is a typing mistake, not a facility (published PUEs are 1.0-2.5).
+MAX_SOURCE_PUE = 10.0
+
+# CodeCarbon multiplies each component's energy by its pue since 2.2.3 (mlco2/codecarbon
+# pull request 398), and the reported power as well since 3.3.1 (pull request 1332).
+CODECARBON_POWER_PUE_SINCE = (3, 3, 1)
+
+
+def version_tuple(raw: Any) -> tuple[int, ...] | None:
+    """``(3, 3, 2)`` from ``"3.3.2"`` (or ``"3.3.2rc1"``); None when it is no version."""
+    parts: list[int] = []
+    for piece in str(raw or "").strip().split(".")[:3]:
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) if parts else None
+
+
+def check_source_pue(value: float, what: str = "pue") -> float:
+    """``value`` if it can be a PUE a tool multiplied by; ValueError otherwise."""
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"{what} {value:g} is not a positive number; the energy cannot be recovered"
+        )
+    if value > MAX_SOURCE_PUE:
+        raise ValueError(f"{what} {value:g} is above {MAX_SOURCE_PUE:g}: not a data-centre PUE")
+    return value
+
+
+@dataclass(frozen=True)
+class SourcePue:
+    """The PUE a tool multiplied its figures by, where the hub got it, and how to undo it."""
+
+    tool: str
+    pue: float
+    # Where the figure comes from, in words: "the file's pue column", "assumed: ...".
+    stated: str
+    # Whether the tool scaled its power figures too (CodeCarbon 3.3.1 and later).
+    powers: bool = False
+
+    def it_energy(self, kwh: float) -> float:
+        """IT energy from the tool's energy (which includes its PUE)."""
+        return kwh / self.pue
+
+    def it_power(self, watts: float | None) -> float | None:
+        if watts is None or not self.powers:
+            return watts
+        return watts / self.pue
+
+    @property
+    def note(self) -> str:
+        if self.pue == 1:
+            return (
+                f"{self.tool} applied no PUE ({self.stated}): its energies are IT energy; "
+                "the hub applies its own PUE."
+            )
+        what = "energies and powers" if self.powers else "energies"
+        return (
+            f"{self.tool} multiplied its {what} by its PUE {self.pue:g} ({self.stated}); the hub "
+            f"divided them by {self.pue:g} to store IT energy, and applies its own PUE."
+        )
+
+    def record(self) -> dict[str, Any]:
+        """What the run keeps in ``params["source_pue"]`` (shown on the run page and API)."""
+        return {
+            "tool": self.tool,
+            "pue": self.pue,
+            "stated": self.stated,
+            "divided": self.pue != 1,
+            "powers_divided": self.powers and self.pue != 1,
+            "note": self.note,
+        }
+
+
+def codecarbon_pue(pue: float, version: Any, stated: str) -> SourcePue:
+    """The PUE a CodeCarbon tracker of that version applied (its ``pue`` setting)."""
+    parsed = version_tuple(version)
+    return SourcePue(
+        "CodeCarbon",
+        pue,
+        stated,
+        powers=parsed is not None and parsed >= CODECARBON_POWER_PUE_SINCE,
+    )
+
+
 @dataclass
 class Location:
     country: str = ""

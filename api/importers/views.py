@@ -19,6 +19,7 @@ from api.auth import require_ingest_key
 from api.importers import FORMATS, ImportRefused, import_file
 from api.models import ImportedFile, Membership, Project, Role
 from api.models_imports import ImportFormat
+from api.precision import QuantityJSONRenderer
 
 
 def uploadable_projects(user: Any) -> QuerySet[Project]:
@@ -93,6 +94,7 @@ class ImportsApiView(APIView):
     """``POST /api/v1/imports``: multipart ``file`` and optional ``format``, with an ingest key."""
 
     parser_classes = [MultiPartParser, FormParser]
+    renderer_classes = [QuantityJSONRenderer]  # quantities rounded like every API answer
 
     @extend_schema(
         summary="Import a CodeCarbon, CarbonTracker or Eco2AI file into the key's project (idempotent)",

@@ -218,7 +218,7 @@ def test_it_rejects_a_negative_factor(copy: Path) -> None:
 def test_it_rejects_an_unknown_source_id(copy: Path) -> None:
     path = copy / "residual_mix.csv"
     path.write_text(
-        path.read_text(encoding="utf-8").replace("FRA,50,2023,aib-2023", "FRA,50,2023,nobody"),
+        path.read_text(encoding="utf-8").replace("FRA,50,direct,2023,aib-2023", "FRA,50,direct,2023,nobody"),
         encoding="utf-8",
     )
     with pytest.raises(DatasetError, match="unknown source id"):
