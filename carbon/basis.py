@@ -24,7 +24,8 @@ and the inverse for a direct figure D (c from D / fossil between 370 and 760):
 The fossil fleet's coal share is inferred from its intensity per kWh of fossil
 generation (coal 820, gas 490 lifecycle; coal 760, gas 370 direct), because the
 datasets record only the fossil / nuclear / renewable split. Where a zone has no recorded
-mix, its generation is taken as all fossil; that derived figure is flagged.
+mix, the fossil share is estimated from the figure itself (see :func:`assumed_shares`);
+that derived figure says so.
 """
 
 from __future__ import annotations
@@ -97,6 +98,22 @@ class Shares:
 
 
 ALL_FOSSIL = Shares(1.0, 0.0, 0.0)
+
+
+def assumed_shares(g_per_kwh: float, basis: Basis) -> Shares:
+    """Generation shares estimated from a zone's intensity alone, where no mix is recorded.
+
+    The zone is taken as fossil plants at the midpoint of coal and gas (655 lifecycle,
+    565 direct gCO2e/kWh) plus renewables (24 lifecycle, 0 direct), in the proportion that
+    reproduces the figure: a 25 g grid is almost all hydro, a 650 g grid almost all fossil.
+    """
+    if basis == "lifecycle":
+        reference = (COAL_LIFECYCLE + GAS_LIFECYCLE) / 2.0
+        fossil = (g_per_kwh - RENEWABLE_LIFECYCLE) / (reference - RENEWABLE_LIFECYCLE)
+    else:
+        fossil = g_per_kwh / ((COAL_DIRECT + GAS_DIRECT) / 2.0)
+    fossil = min(max(fossil, 0.0), 1.0)
+    return Shares(fossil, 0.0, 1.0 - fossil)
 
 
 def _ratio(coal: float) -> float:

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from carbon.basis import (
-    ALL_FOSSIL,
     BASIS_LABELS,
     DEFAULT_BASIS,
     DERIVATION_SOURCE,
     Basis,
     Shares,
+    assumed_shares,
     check_basis,
     convert,
 )
@@ -37,7 +37,7 @@ MANIFEST_NAME = "dataset.json"
 
 # Bump when a newer dataset folder is shipped; measurements keep the version they used,
 # so changing the default never rewrites figures already reported.
-DEFAULT_VERSION = "hub-2025.1"
+DEFAULT_VERSION = "hub-2026.1"
 
 WORLD_ZONE = "WORLD"
 
@@ -464,8 +464,11 @@ class Dataset:
         )
         mix = shares or fallback_shares
         if mix is None:
-            mix = ALL_FOSSIL
-            note += "; no generation mix is recorded, so all generation is taken as fossil."
+            mix = assumed_shares(g_per_kwh, published)
+            note += (
+                "; no generation mix is recorded, so the fossil share "
+                f"({mix.fossil * 100:.0f} %) is estimated from the figure itself."
+            )
         elif shares is None:
             note += "; the generation mix of the enclosing zone is used."
         else:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from dashboards.formatting import duration, energy_scale, mass_scale, number
+from dashboards.formatting import duration, energy_scale, mass_scale
 
 Figure = dict[str, Any]
 
@@ -201,8 +201,8 @@ def energy_methods(measured_kwh: float, imported_kwh: float, estimated_kwh: floa
 
 
 def _bucket_label(seconds: float) -> str:
-    """A bucket length as people read it: ``7.5 s``, ``2 min 30 s``."""
-    return f"{number(seconds)} s" if seconds < 60 else duration(seconds)
+    """A bucket length as people read it: ``7.35 s``, ``60 s``, ``2 min 30 s``."""
+    return f"{seconds:.3g} s" if seconds < 120 else duration(seconds)
 
 
 def _steps(series: Mapping[str, Any], points: Sequence[Mapping[str, Any]]) -> list[str]:

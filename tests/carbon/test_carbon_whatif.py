@@ -4,6 +4,8 @@ import pytest
 
 from carbon import cleanest_per_provider, get_dataset, what_if
 
+DEU = get_dataset().factor("DEU").g_per_kwh
+
 
 def test_it_lists_every_cloud_region_and_every_country() -> None:
     dataset = get_dataset()
@@ -21,23 +23,25 @@ def test_it_sorts_alternatives_by_emissions_ascending() -> None:
 def test_it_uses_the_provider_pue_for_cloud_and_the_given_pue_for_countries() -> None:
     alternatives = what_if(100, pue=1.5)
     paris = next(a for a in alternatives if a.provider == "aws" and a.region == "eu-west-3")
-    # 100 kWh x 1.15 x 56 g/kWh = 6.44 kg
+    # 100 kWh x 1.15 x 40.48 g/kWh (France, Ember 2024, lifecycle) = 4.6552 kg
     assert paris.pue == pytest.approx(1.15)
-    assert paris.emissions_kg == pytest.approx(6.44)
+    assert paris.emissions_kg == pytest.approx(4.6552)
     germany = next(a for a in alternatives if a.kind == "country" and a.zone == "DEU")
     assert germany.pue == 1.5
-    assert germany.emissions_kg == pytest.approx(100 * 1.5 * 381 / 1000)
+    assert germany.emissions_kg == pytest.approx(100 * 1.5 * DEU / 1000)
 
 
 def test_it_computes_savings_against_the_current_zone() -> None:
     alternatives = what_if(100, pue=1.5, current_zone="FRA")
-    # current: 100 x 1.5 x 56 / 1000 = 8.4 kg
+    # current: 100 x 1.5 x 40.48 / 1000 = 6.072 kg
+    current = 6.072
     germany = next(a for a in alternatives if a.kind == "country" and a.zone == "DEU")
-    assert germany.saving_kg == pytest.approx(8.4 - 57.15)
-    assert germany.saving_pct == pytest.approx((8.4 - 57.15) / 8.4 * 100)
+    ger = 100 * 1.5 * DEU / 1000
+    assert germany.saving_kg == pytest.approx(current - ger)
+    assert germany.saving_pct == pytest.approx((current - ger) / current * 100)
     paris = next(a for a in alternatives if a.provider == "aws" and a.region == "eu-west-3")
-    assert paris.saving_kg == pytest.approx(1.96)
-    assert paris.saving_pct == pytest.approx(1.96 / 8.4 * 100)
+    assert paris.saving_kg == pytest.approx(current - 4.6552)
+    assert paris.saving_pct == pytest.approx((current - 4.6552) / current * 100)
 
 
 def test_it_leaves_savings_empty_without_a_current_zone() -> None:

@@ -15,14 +15,24 @@ def test_it_resolves_aws_region_to_its_grid_zone() -> None:
 
 
 def test_it_resolves_a_us_cloud_region_to_its_egrid_subregion() -> None:
-    resolved = resolve_zone(cloud_provider="Google Cloud", cloud_region="us-central1")
+    resolved = resolve_zone(cloud_provider="azure", cloud_region="centralus")
     assert resolved.zone == "USA-MROW"
+    assert resolved.cloud_provider == "azure"
+
+
+def test_a_google_cloud_region_resolves_to_its_own_published_zone() -> None:
+    resolved = resolve_zone(cloud_provider="Google Cloud", cloud_region="us-central1")
+    assert resolved.zone == "GCP-US-CENTRAL1"
     assert resolved.cloud_provider == "gcp"
+    assert "USA-MROW" in resolved.reason
 
 
 @pytest.mark.parametrize("spelling", ["gcp", "GCP", "google", "Google Cloud"])
 def test_it_accepts_google_cloud_spellings(spelling: str) -> None:
-    assert resolve_zone(cloud_provider=spelling, cloud_region="europe-west1").zone == "BEL"
+    assert (
+        resolve_zone(cloud_provider=spelling, cloud_region="europe-west1").zone
+        == "GCP-EUROPE-WEST1"
+    )
 
 
 def test_it_prefers_the_cloud_region_over_the_country() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from api import ingest
 from api.models import ApiKey, Run
 from tests.cast import Cast, make_cast, measurement
 from tests.dashboards.dash_data import make_run
@@ -366,5 +367,84 @@ def test_the_public_link_shows_the_project_without_signing_in(
     assert "Settings" not in tab.page.inner_text("header")
     assert "/runs/" not in tab.page.content()
     tab.shot("public-project-phone")
+    tab.assert_clean()
+    tab.close()
+
+
+# The area under every trace of a stepped figure as plotly.js holds it in the page (x are
+# ISO dates, each y holds until the next x), in kWh; the highest stacked total and the
+# highest single trace.
+DRAWN = """id => {
+  const traces = document.getElementById(id).data;
+  let joules = 0, peak = 0, highest = 0;
+  const stacked = new Map();
+  for (const tr of traces) {
+    const xs = tr.x.map(x => Date.parse(x) / 1000);
+    for (let i = 0; i + 1 < xs.length; i++) {
+      joules += tr.y[i] * (xs[i + 1] - xs[i]);
+      stacked.set(i, (stacked.get(i) || 0) + tr.y[i]);
+      highest = Math.max(highest, tr.y[i]);
+    }
+  }
+  for (const w of stacked.values()) peak = Math.max(peak, w);
+  return {kwh: joules / 3.6e6, peak: peak, highest: highest, shapes: traces.map(t => t.line.shape),
+          points: traces[0].x.length};
+}"""
+
+
+def test_the_power_drawn_on_a_run_page_adds_up_to_the_energy_it_shows(
+    browser: Any, live_server: Any, data: dict[str, Any]
+) -> None:
+    cast: Cast = data["cast"]
+    # 24 quarter-hours, alternating 800 and 1,200 W of GPU with 100 W of CPU, on two
+    # ranks: 6 h, so the page's 600 buckets are 36 s and each interval covers 25 of them.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=8)
+    run, _ = ingest.get_or_create_run(
+        cast.project, {"run_key": "long-intervals", "experiment": "long", "rank_count": 2}
+    )
+    items = [
+        measurement(
+            start + timedelta(minutes=15 * i),
+            duration_s=900,
+            cpu_kwh=100 * 900 / 3.6e6,
+            gpu_kwh=(800 if i % 2 else 1200) * 900 / 3.6e6,
+            ram_kwh=0.0,
+            rank=rank,
+            seq=i,
+        )
+        for rank in range(2)
+        for i in range(24)
+    ]
+    ingest.ingest_measurements(run, ingest.clean_batch(items))
+    ingest.finish_run(run, "finished", None, None)
+    run.refresh_from_db()
+    assert run.energy_kwh == pytest.approx(13.2)  # 2 x (6 kWh GPU + 0.6 kWh CPU)
+    tab = Tab(browser, live_server.url)
+    tab.sign_in("viewer@acme.test")
+    tab.open(f"/o/{cast.org.uuid}/runs/{run.uuid}/")
+    tab.page.wait_for_selector("#fig-power .main-svg")
+    shown = tab.page.inner_text("[data-number=energy]")
+    value, unit = shown.split()
+    shown_kwh = float(value.replace(",", "")) * (1000 if unit == "MWh" else 1)
+    assert unit in ("kWh", "MWh") and shown_kwh == pytest.approx(13.2, rel=0.005)
+    power = tab.page.evaluate(DRAWN, "fig-power")
+    assert set(power["shapes"]) == {"hv"}
+    assert power["points"] == 601
+    assert power["kwh"] == pytest.approx(shown_kwh, rel=0.01)
+    # Never above the 2 x 1,300 W the ranks drew at most (joined peaks were 25 times that).
+    assert power["peak"] <= 2600 * 1.001
+    ranks = tab.page.evaluate(DRAWN, "fig-ranks")
+    assert ranks["kwh"] == pytest.approx(shown_kwh, rel=0.01)
+    assert ranks["highest"] <= 1300 * 1.001
+    cumulative = tab.page.evaluate(
+        "() => { const tr = document.getElementById('fig-cumulative').data[0];"
+        " return [tr.y[0], tr.y[tr.y.length - 1], tr.x[tr.x.length - 1]]; }"
+    )
+    assert cumulative[0] == 0 and cumulative[1] == pytest.approx(shown_kwh, rel=0.01)
+    assert datetime.fromisoformat(cumulative[2]) == run.last_end
+    header = tab.page.inner_text(".page-head")
+    assert f"started {run.first_start:%Y-%m-%d %H:%M:%S} UTC" in header
+    assert f"ended {run.last_end:%Y-%m-%d %H:%M:%S} UTC" in header
+    tab.shot("run-long-intervals")
     tab.assert_clean()
     tab.close()

@@ -77,3 +77,69 @@ def test_numbers_carry_their_units() -> None:
     assert formatting.duration(3725) == "1 h 2 min"
     assert formatting.change(110, 100)["direction"] == "up"
     assert formatting.change(0, 0)["text"] == "no change"
+
+
+def _series(powers: list[float], width: float = 60.0, t0: float = 1_750_000_000.0) -> dict:
+    """A run series as ``api.queries.run_series`` gives it, GPU power only."""
+    points, cum = [], 0.0
+    for i, w in enumerate(powers):
+        cum += w * width / 3_600_000.0
+        points.append(
+            {
+                "t": t0 + i * width,
+                "t_end": t0 + (i + 1) * width,
+                "cpu_power_w": 0.0,
+                "gpu_power_w": w,
+                "ram_power_w": 0.0,
+                "power_w": w,
+                "energy_kwh_cum": cum,
+                "emissions_kg_cum": cum * 0.05,
+            }
+        )
+    return {"bucket_s": width, "points": points, "ranks": {}}
+
+
+def _area_kwh(trace: dict) -> float:
+    xs = [datetime.fromisoformat(x).timestamp() for x in trace["x"]]
+    return sum(trace["y"][i] * (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)) / 3_600_000.0
+
+
+def test_power_is_drawn_in_steps_whose_area_is_the_energy() -> None:
+    series = _series([1000.0, 0.0, 0.0, 500.0])
+    (trace,) = charts.run_power(series)["data"]
+    assert trace["line"]["shape"] == "hv"
+    # Each bucket's start, then the end of the last bucket, which closes its step.
+    assert len(trace["x"]) == 5
+    assert trace["x"][-1] == datetime.fromtimestamp(1_750_000_240.0, UTC).isoformat()
+    assert trace["y"] == [1000.0, 0.0, 0.0, 500.0, 500.0]
+    assert _area_kwh(trace) == 1500.0 * 60 / 3_600_000.0
+    assert "per 60 s" in charts.run_power(series)["layout"]["yaxis"]["title"]["text"]
+
+
+def test_rank_power_is_drawn_in_steps_too() -> None:
+    series = _series([100.0, 300.0])
+    series["ranks"] = {
+        f"node/rank {r}": [
+            {"t": p["t"], "t_end": p["t_end"], "power_w": p["power_w"] / 2}
+            for p in series["points"]
+        ]
+        for r in (0, 1)
+    }
+    traces = charts.rank_power(series)["data"]
+    assert [t["line"]["shape"] for t in traces] == ["hv", "hv"]
+    assert sum(_area_kwh(t) for t in traces) == (400.0 * 60) / 3_600_000.0
+
+
+def test_the_cumulative_line_runs_from_zero_at_the_start_to_the_totals_at_the_end() -> None:
+    series = _series([1000.0, 1000.0])
+    energy, emissions = charts.run_cumulative(series)["data"]
+    assert energy["x"][0] == datetime.fromtimestamp(1_750_000_000.0, UTC).isoformat()
+    assert energy["x"][-1] == datetime.fromtimestamp(1_750_000_120.0, UTC).isoformat()
+    assert energy["y"][0] == 0.0 and emissions["y"][0] == 0.0
+    assert energy["y"][-1] == series["points"][-1]["energy_kwh_cum"]
+
+
+def test_a_period_of_zero_buckets_only_has_no_emissions_figure() -> None:
+    t = datetime(2026, 1, 5, tzinfo=UTC)
+    rows = [{"t": t, "emissions_kg": 0.0, "energy_kwh": 0.0, "zone": "FRA"}]
+    assert charts.emissions_over_time(rows, by="zone")["data"] == []

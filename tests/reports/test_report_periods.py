@@ -182,6 +182,8 @@ def test_every_format_of_an_unfinished_quarter_says_to_date_and_states_the_range
 
     detail = cast.client_for("viewer").get(f"/reports/{report.uuid}/").content.decode()
     assert "To date: the period had not ended when this report was generated" in detail
+    listing = cast.client_for("viewer").get(f"/reports/?org={cast.org.uuid}").content.decode()
+    assert "2026-10-01 to 2026-12-31 (to date when generated)" in listing
 
 
 def test_a_finished_quarter_is_compared_with_whole_quarters(
@@ -220,7 +222,8 @@ def test_a_finished_quarter_is_compared_with_whole_quarters(
     assert (labelled["Previous period"], labelled["Year before"]) == (Q3_TEXT, Q3_YEAR_TEXT)
     pages = _pdf_pages(files["pdf"])
     assert f"Previous: {Q3_TEXT}." in pages[0] and f"Year before: {Q3_YEAR_TEXT}." in pages[0]
-    assert not any("to date" in p.lower() for p in pages)
+    assert "To date." not in pages[0] and "This period, to date" not in pages[0]
+    assert all("Carbon report - Acme AI - 2026Q3 Emissions Hub" in p for p in pages)
     detail = cast.client_for("viewer").get(f"/reports/{report.uuid}/").content.decode()
     assert "data-to-date" not in detail
 
