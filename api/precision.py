@@ -82,7 +82,9 @@ SUFFIXES: tuple[tuple[str, str], ...] = (
 EXACT: dict[str, str] = {
     "pue": "PUE",
     "kwh": "kWh",
-    "t": "s",  # a run series' time axis, seconds since the epoch
+    # A run series' time axis: bucket start and end, seconds since the epoch.
+    "t": "s",
+    "t_end": "s",
     "share": "share",
 }
 # Running sums keep the unit of what they add up (``energy_kwh_cum``).

@@ -78,6 +78,23 @@ def zone_label(zone: str, version: str) -> str:
 # --- market-based -------------------------------------------------------------------------
 
 
+def _grid_zone(version: str, zone: str) -> str:
+    """The grid zone a zone's electricity comes from: a cloud zone's parent, else itself."""
+    try:
+        return _dataset(version).zone(zone).parent or zone
+    except carbon.UnknownLocation:
+        return zone
+
+
+def _zones_on_grid(grid: str) -> list[str]:
+    """The grid zone and the cloud zones of every shipped dataset that sit in it."""
+    zones = {grid}
+    for info in carbon.list_datasets():
+        dataset = carbon.get_dataset(info.version)
+        zones.update(r.zone for r in dataset.cloud_regions() if r.grid_zone == grid)
+    return sorted(zones)
+
+
 def _instrument_covers(
     org: Organisation,
     projects: QuerySet[Project],
@@ -99,7 +116,7 @@ def _instrument_covers(
             continue
         zone_scope = (
             queries.hours_for(projects, lo, hi)
-            .filter(zone=inst.zone)
+            .filter(zone__in=_zones_on_grid(inst.zone))
             .aggregate(e=Sum("facility_energy_kwh"))["e"]
             or 0.0
         )
@@ -110,7 +127,7 @@ def _instrument_covers(
                 # scope's part of the organisation's consumption in that zone.
                 zone_org = (
                     queries.hours_for(org_projects, lo, hi)
-                    .filter(zone=inst.zone)
+                    .filter(zone__in=_zones_on_grid(inst.zone))
                     .aggregate(e=Sum("facility_energy_kwh"))["e"]
                     or 0.0
                 )
@@ -171,7 +188,9 @@ def market_for(
             residual = _dataset(version).factor(carbon.WORLD_ZONE, basis)
         consumption.append(
             accounting.Consumption(
-                zone=row["zone"],
+                # Instruments are bought on a grid: a cloud region with its own published
+                # factor is covered by the instruments of the grid zone it sits in.
+                zone=_grid_zone(version, row["zone"]),
                 scope=scope_of(row["project__hosting"]),
                 energy_kwh=row["facility_energy_kwh"],
                 location_kg=row["emissions_kg"],

@@ -121,7 +121,7 @@ def run_statement(run: Run) -> dict[str, Any]:
         "location": run.zone_label
         + ("" if run.location_known else " (location unknown: world average)"),
         "factors": [
-            f"{f.g_per_kwh:g} g CO2e/kWh ({f.zone}, {f.source}, {f.year}; dataset {f.dataset_version})"
+            f"{f.g_per_kwh:g} g CO2e/kWh ({f.basis_label} basis; {f.zone}, {f.source}, {f.year}; dataset {f.dataset_version})"
         ],
         "emissions_kg": run.emissions_kg,
         "sci_kg": sci_run.result.sci_kg,
@@ -147,7 +147,7 @@ def experiment_statement(exp: Experiment) -> dict[str, Any]:
     facility = sum(r.energy_kwh * r.pue for r in runs)
     factors = sorted(
         {
-            f"{r.factor.g_per_kwh:g} g CO2e/kWh ({r.factor.zone}, {r.factor.source}, {r.factor.year}; dataset {r.factor.dataset_version})"
+            f"{r.factor.g_per_kwh:g} g CO2e/kWh ({r.factor.basis_label} basis; {r.factor.zone}, {r.factor.source}, {r.factor.year}; dataset {r.factor.dataset_version})"
             for r in runs
         }
     )

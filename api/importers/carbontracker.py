@@ -24,10 +24,15 @@ The two other files CarbonTracker writes beside it, ``*_carbontracker.log`` (per
 debug log) and ``*_carbontracker_err.log``, have no consumption report: they are refused
 with a message naming the right file.
 
-CarbonTracker multiplies the energy it measures by its data-centre PUE before printing
-it, and the log does not say which; the hub divides by the PUE of the CarbonTracker
-releases that write this format (:data:`CARBONTRACKER_PUE`) to store IT energy, and
-applies its own PUE like for any other run.
+CarbonTracker multiplies the energy it measures by a fixed data-centre PUE before
+printing it (``total_energy_per_epoch``), and the output log does not say which: only
+the debug log (``*_carbontracker.log``) states "Only predicted and actual consumptions are
+multiplied by a PUE coefficient of ...". Checked in the released packages: 1.0.x applies
+none, 1.1.0-1.1.2 apply 1.58, 1.1.3-1.1.4 1.67, 1.1.5-1.1.6 1.59, 1.1.7-1.2.5 1.55
+(``PUE_2022``) and 2.0.0-2.4.7 1.58 (``PUE_2023``, Uptime Institute 2023). The hub
+divides by the current releases' 1.58 (:data:`CARBONTRACKER_PUE`) to store IT energy,
+records that assumption on the run (``params["source_pue"]``), and applies its own PUE
+like for any other run.
 """
 
 from __future__ import annotations
@@ -36,10 +41,25 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.importers.common import Parsed, Row, RunInfo, Skipped, derived_uuid, usable_location
+from api.importers.common import (
+    Parsed,
+    Row,
+    RunInfo,
+    Skipped,
+    SourcePue,
+    derived_uuid,
+    usable_location,
+)
 from api.models import ImportFormat
 
-CARBONTRACKER_PUE = 1.58  # Anthony et al. 2020, the value CarbonTracker applies
+# What CarbonTracker 2.x multiplies by (constants.PUE_2023; 1.1.0-1.1.2 used 1.58 too).
+CARBONTRACKER_PUE = 1.58
+CARBONTRACKER_SOURCE = SourcePue(
+    "CarbonTracker",
+    CARBONTRACKER_PUE,
+    "assumed: the output log does not say; CarbonTracker 2.x applies 1.58, 1.1.7-1.2.5 "
+    "applied 1.55, 1.1.5-1.1.6 1.59, 1.1.3-1.1.4 1.67, 1.0.x none",
+)
 
 LOG_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.](\d{1,6}))?\s+-\s+")
 ACTUAL = re.compile(r"Actual consumption(?: for (\d+) epoch\(s\))?:", re.IGNORECASE)
@@ -187,6 +207,7 @@ def parse(data: str, filename: str = "") -> Parsed:
             Skipped(1, "no 'Actual consumption' report in this log (the run may not have stopped)")
         )
     info.params["carbontracker_pue_assumed"] = CARBONTRACKER_PUE
+    info.params["source_pue"] = CARBONTRACKER_SOURCE.record()
     run_key = _run_key(first_stamp, reports)
     info.run_key = run_key
     parsed.runs[run_key] = info
@@ -203,7 +224,7 @@ def parse(data: str, filename: str = "") -> Parsed:
             continue
         delta_g = None if grams is None else max(grams - (previous[2] or 0.0), 0.0)
         client_kg = delta_g / 1000.0 if delta_g is not None else None
-        it_kwh = delta_kwh / CARBONTRACKER_PUE
+        it_kwh = CARBONTRACKER_SOURCE.it_energy(delta_kwh)
         row_args: dict[str, Any] = {
             "line": line_no,
             "run_key": run_key,

@@ -119,7 +119,7 @@ class SourcePue:
     def note(self) -> str:
         if self.pue == 1:
             return (
-                f"{self.tool} applied no PUE ({self.stated}): its energies are IT energy; "
+                f"{self.tool}'s energies are taken as IT energy: its PUE is 1 ({self.stated}); "
                 "the hub applies its own PUE."
             )
         what = "energies and powers" if self.powers else "energies"

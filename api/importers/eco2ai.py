@@ -19,6 +19,12 @@ TDP:<W>`` (older releases add `` method:...``), ``GPU_name`` is ``<model> <n> de
 (`` 0 device(s)`` with no model when there is no GPU); ``region/country`` is ``FR`` or
 ``US/California``, in parentheses (``(DE)``) when the user gave ``emission_level``; an
 unnamed tracker is ``Default project name`` / ``no experiment description``.
+
+Eco2AI multiplies each measured consumption by its ``pue`` setting (default 1) before it
+adds it to ``power_consumption(kWh)`` (0.3.12, ``Tracker._func_for_sched``), and the file
+does not record the setting. The hub takes the energy as IT energy under Eco2AI's
+default and says so on the run (``params["source_pue"]``); a tracker configured with
+another ``pue`` would count it on top of the hub's PUE.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from api.importers.common import (
     Row,
     RunInfo,
     Skipped,
+    SourcePue,
     derived_uuid,
     number,
     text,
@@ -68,6 +75,9 @@ CPU_NAME = re.compile(r"^(.*?)/\s*(\d+) device\(s\)(?:,\s*TDP:\s*([\d.]+))?", re
 GPU_NAME = re.compile(r"^(.*?)\s*\b(\d+) device\(s\)", re.IGNORECASE)
 DEFAULT_PROJECTS = {"", "default project name"}  # Eco2AI's names for an unnamed tracker
 DEFAULT_DESCRIPTIONS = {"", "no experiment description", "default experiment description"}
+ECO2AI_SOURCE = SourcePue(
+    "Eco2AI", 1.0, "assumed: Eco2AI's default pue; its CSV does not record the setting"
+)
 
 
 def _canonical(name: str) -> str:
@@ -163,7 +173,11 @@ def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tupl
         location=locations[where],
         hardware=hardware,
         software={"os": text(raw.get("os"))} if text(raw.get("os")) else {},
-        params={"eco2ai_id": tracker, "eco2ai_location": where[:200]},
+        params={
+            "eco2ai_id": tracker,
+            "eco2ai_location": where[:200],
+            "source_pue": ECO2AI_SOURCE.record(),
+        },
     )
     if locations[where].note:
         info.params["location_note"] = locations[where].note

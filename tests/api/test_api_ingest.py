@@ -27,7 +27,7 @@ def test_it_creates_a_run_and_returns_zone_intensity_and_page_url(
     body = r.json()
     assert body["zone"] == "FRA"
     assert body["location_known"] is True
-    assert body["intensity_g_per_kwh"] == 56.0
+    assert body["intensity_g_per_kwh"] == 40.48  # France, Ember 2024, lifecycle
     assert body["pue"] == 1.2
     assert body["url"].endswith(f"/runs/{body['id']}/")
     assert body["experiment"] == "bert"
@@ -88,7 +88,7 @@ def test_a_partly_known_batch_counts_accepted_and_duplicates(cast: Cast, client:
 
 def test_accounting_matches_hand_computed_numbers(cast: Cast, client: Client) -> None:
     # 2 intervals of 1.0 kWh CPU + 2.0 kWh GPU + 0.5 kWh RAM = 7 kWh IT energy.
-    # Facility energy 7 x 1.2 = 8.4 kWh; France 56 g/kWh -> 8.4 x 56 / 1000 = 0.4704 kg.
+    # Facility energy 7 x 1.2 = 8.4 kWh; France 40.48 g/kWh -> 8.4 x 40.48 / 1000 = 0.340032 kg.
     run = create_run(client, cast.ingest_key)
     start = datetime.now(UTC) - timedelta(hours=3)
     batch = [
@@ -114,7 +114,7 @@ def test_accounting_matches_hand_computed_numbers(cast: Cast, client: Client) ->
     out = r.json()["run"]
     assert out["energy_kwh"] == pytest.approx(7.0)
     assert out["facility_energy_kwh"] == pytest.approx(8.4)
-    assert out["emissions_kg"] == pytest.approx(0.4704)
+    assert out["emissions_kg"] == pytest.approx(0.340032)
     assert out["gpu_hours"] == pytest.approx(4.0)  # 2 GPUs x 2 h
     # rapl + nvml_energy are measured, the RAM model is estimated: 6 of 7 kWh measured.
     assert out["measured_energy_kwh"] == pytest.approx(6.0)
@@ -123,7 +123,7 @@ def test_accounting_matches_hand_computed_numbers(cast: Cast, client: Client) ->
         client, "get", f"/api/v1/projects/{cast.project.uuid}/summary", cast.read_key
     ).json()
     assert summary["energy_kwh"] == pytest.approx(7.0)
-    assert summary["emissions_kg"] == pytest.approx(0.4704)
+    assert summary["emissions_kg"] == pytest.approx(0.340032)
     assert summary["run_count"] == 1
     assert summary["measured_share"] == pytest.approx(6 / 7)
 
@@ -182,8 +182,8 @@ def test_prediction_is_stored_with_the_emissions_it_implies(cast: Cast, client: 
         {"epochs_done": 2, "epochs_total": 10, "predicted_energy_kwh": 10.0},
     )
     assert r.status_code == 200
-    # 10 kWh x 1.2 x 56 g/kWh = 0.672 kg
-    assert r.json()["predicted_emissions_kg"] == pytest.approx(0.672)
+    # 10 kWh x 1.2 x 40.48 g/kWh = 0.48576 kg
+    assert r.json()["predicted_emissions_kg"] == pytest.approx(0.48576)
 
 
 def test_an_ingest_key_creates_experiments_by_name_in_its_project(

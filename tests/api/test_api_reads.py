@@ -48,8 +48,14 @@ def test_project_summary_covers_only_the_period(cast: Cast, client: Client) -> N
     body = api(client, "get", url, cast.read_key).json()
     assert body["energy_kwh"] == pytest.approx(3.0)
     assert body["run_count"] == 1
-    # France 56 g/kWh, default on-premises PUE 1.56: 3 x 1.56 x 56 / 1000
-    assert body["emissions_kg"] == pytest.approx(3 * 1.56 * 56 / 1000)
+    # Default on-premises PUE 1.56 and the factor of France in the current dataset.
+    from api.models import Run
+
+    oct_run = Run.objects.select_related("factor").get(run_key="oct")
+    assert oct_run.factor.zone == "FRA" and oct_run.pue == 1.56
+    assert body["emissions_kg"] == pytest.approx(
+        3 * 1.56 * oct_run.factor.g_per_kwh / 1000, abs=5e-7
+    )
     listed = api(client, "get", "/api/v1/projects", cast.read_key).json()["results"]
     assert listed == [pytest.approx(listed[0])] and {"id", "name"} <= set(listed[0])
 
@@ -63,7 +69,8 @@ def test_series_are_bucketed(cast: Cast, client: Client, bucket: str, points: in
     body = api(
         client, "get", f"/api/v1/projects/{cast.project.uuid}/series?bucket={bucket}", cast.read_key
     ).json()
-    assert len(body["points"]) == points
+    # Quiet buckets between busy ones are there too, with zeros.
+    assert len([p for p in body["points"] if p["energy_kwh"] > 0]) == points
     assert sum(p["energy_kwh"] for p in body["points"]) == pytest.approx(3.0)
     org = api(
         client,
@@ -104,3 +111,76 @@ def test_the_openapi_schema_and_docs_are_served(client: Client) -> None:
     assert b"/api/v1/runs/{run_id}/measurements" in schema.content
     docs = client.get("/api/v1/docs/")
     assert docs.status_code == 200
+
+
+def test_a_run_answers_one_start_and_end_that_its_duration_spans(
+    cast: Cast, client: Client
+) -> None:
+    # Registered at 10:00, measured from 10:01 to 10:03, finished with a later client clock.
+    registered = datetime(2026, 10, 1, 10, tzinfo=UTC)
+    run = api(
+        client,
+        "post",
+        "/api/v1/runs",
+        cast.ingest_key,
+        {"run_key": "times", "started_at": registered.isoformat()},
+    ).json()
+    first = registered + timedelta(minutes=1)
+    items = [
+        measurement(start=first + timedelta(seconds=60 * i), duration_s=60.0) for i in range(2)
+    ]
+    api(
+        client,
+        "post",
+        f"/api/v1/runs/{run['id']}/measurements",
+        cast.ingest_key,
+        {"measurements": items},
+    )
+    running = api(client, "get", f"/api/v1/runs/{run['id']}", cast.read_key).json()
+    assert running["ended_at"] is None
+    started = datetime.fromisoformat(running["started_at"])
+    # While it runs, the duration reaches up to the last measurement's end (10:03).
+    assert started + timedelta(seconds=running["duration_s"]) == first + timedelta(minutes=2)
+    finished = api(
+        client,
+        "post",
+        f"/api/v1/runs/{run['id']}/finish",
+        cast.ingest_key,
+        {"status": "finished", "ended_at": (first + timedelta(minutes=5)).isoformat()},
+    ).json()
+    detail = api(client, "get", f"/api/v1/runs/{run['id']}", cast.read_key).json()
+    listed = api(client, "get", "/api/v1/runs", cast.read_key).json()["results"][0]
+    series = api(client, "get", f"/api/v1/runs/{run['id']}/series", cast.read_key).json()["run"]
+    for answer in (finished, detail, listed, series):
+        start = datetime.fromisoformat(answer["started_at"])
+        end = datetime.fromisoformat(answer["ended_at"])
+        # One truth: the answer's own start plus its duration is its end, in every answer.
+        assert start + timedelta(seconds=answer["duration_s"]) == end
+        assert (answer["started_at"], answer["ended_at"]) == (
+            detail["started_at"],
+            detail["ended_at"],
+        )
+
+
+def test_a_run_finished_without_measurements_lasts_from_its_start_to_its_end(
+    cast: Cast, client: Client
+) -> None:
+    start = datetime(2026, 10, 1, 10, tzinfo=UTC)
+    run = api(
+        client,
+        "post",
+        "/api/v1/runs",
+        cast.ingest_key,
+        {"run_key": "empty", "started_at": start.isoformat()},
+    ).json()
+    api(
+        client,
+        "post",
+        f"/api/v1/runs/{run['id']}/finish",
+        cast.ingest_key,
+        {"status": "failed", "ended_at": (start + timedelta(minutes=5)).isoformat()},
+    )
+    body = api(client, "get", f"/api/v1/runs/{run['id']}", cast.read_key).json()
+    assert datetime.fromisoformat(body["started_at"]) == start
+    assert datetime.fromisoformat(body["ended_at"]) == start + timedelta(minutes=5)
+    assert body["duration_s"] == 300.0

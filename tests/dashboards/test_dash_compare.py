@@ -23,8 +23,8 @@ from tests.dashboards.dash_data import make_run
 NOW = datetime(2026, 11, 16, 9, 20, tzinfo=UTC)
 
 
-def at(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.fixture

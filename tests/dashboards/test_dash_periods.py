@@ -11,8 +11,8 @@ from dashboards.periods import Period, PeriodError, parse_period
 NOW = datetime(2026, 5, 17, 9, 30, tzinfo=UTC)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_this_quarter_is_the_default() -> None:

@@ -21,7 +21,7 @@ def test_a_run_statement_in_markdown_gives_the_facts_a_paper_needs(cast: Cast) -
         "10.0 h wall-clock",
         "500.000 kWh IT energy",
         "France",
-        "56 g CO2e/kWh",
+        "40.48 g CO2e/kWh (lifecycle basis",
         "ISO/IEC 21031",
         "not configured",
     ):
