@@ -422,13 +422,13 @@ class EmissionsView(CodeCarbonView):
         }
         for comp in ingest.COMPONENTS:
             energy = body.get(f"{comp}_energy")
-            is_number = isinstance(energy, int | float) and not isinstance(energy, bool)
-            # Anything else is refused by clean_measurement with the field's name.
-            item[f"{comp}_energy_kwh"] = (
-                0.0 if energy is None else _it_energy(source, energy) if is_number else energy
-            )
-            if is_number and energy > 0:
-                item[f"{comp}_method"] = "imported"
+            if isinstance(energy, int | float) and not isinstance(energy, bool):
+                item[f"{comp}_energy_kwh"] = _it_energy(source, energy)
+                if energy > 0:
+                    item[f"{comp}_method"] = "imported"
+            else:
+                # Anything but a number is refused by clean_measurement with its field.
+                item[f"{comp}_energy_kwh"] = 0.0 if energy is None else energy
         item["gpu_count"] = max(gpu_count, 1) if "gpu_method" in item else 0
         clean = ingest.clean_measurement(item)
         # What CodeCarbon computed itself, kept as client-reported beside the hub's figure.

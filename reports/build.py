@@ -299,7 +299,9 @@ def _summary(
     return out
 
 
-def _methodology(versions: list[str], totals: dict[str, Any]) -> list[dict[str, str]]:
+def _methodology(
+    versions: list[str], totals: dict[str, Any], basis: str = carbon.DEFAULT_BASIS
+) -> list[dict[str, str]]:
     """Plain-words methodology, every default quoted from the dataset that supplied it."""
     current = _dataset(versions[0] if versions else carbon.DEFAULT_VERSION)
     providers = "; ".join(f"{p.name} {p.pue:g} ({p.source})" for p in current.providers.values())
@@ -311,9 +313,19 @@ def _methodology(versions: list[str], totals: dict[str, Any]) -> list[dict[str, 
             "A period that had not ended when the report was generated is covered to date: from "
             "its start up to the start of the hour of generation (the last complete hour), and "
             "every figure of the report covers that same range. "
-            "Energy is counted in the hour in which each measured interval started; a run counts "
-            "in the period in which it started. Totals are read from the hub's hourly aggregates, "
+            "An interval that spans several hours is split across them in proportion to time; a "
+            "run counts in the period in which it started. Totals are read from the hub's hourly aggregates, "
             "the same figures the API returns for the same projects and period.",
+        },
+        {
+            "title": "Factor basis",
+            "text": f"Every emission figure of this report is on the {carbon.BASIS_LABELS[basis]} "
+            f"basis. {carbon.BASIS_DESCRIPTIONS[basis]} No total mixes bases. Where a source "
+            "publishes only the other basis (Ember publishes lifecycle figures; EPA eGRID, "
+            "Canada's National Inventory Report, the AIB residual mixes and Google's region "
+            "figures are direct), the figure is converted with the zone's generation mix and "
+            "IPCC AR5 WGIII Annex III median factors per technology, and the factor is marked "
+            "derived. Residual mixes are on the same basis as the location-based factors.",
         },
         {
             "title": "Energy",
@@ -470,6 +482,8 @@ def detail_rows(
         "factor__g_per_kwh",
         "factor__year",
         "factor__is_fallback",
+        "factor__basis",
+        "factor__derived",
     )
     qs = (
         queries.hours_for(projects, start, end)
@@ -505,6 +519,8 @@ def detail_rows(
                 "factor_g_per_kwh": row["factor__g_per_kwh"],
                 "factor_year": row["factor__year"],
                 "factor_is_fallback": row["factor__is_fallback"],
+                "factor_basis": row["factor__basis"],
+                "factor_derived": row["factor__derived"],
                 **{
                     f: (int(row[f] or 0) if f == "measurement_count" else float(row[f] or 0.0))
                     for f in USAGE_FIELDS
@@ -653,6 +669,9 @@ def build_report_data(
         "factor__licence",
         "factor__url",
         "factor__is_fallback",
+        "factor__basis",
+        "factor__derived",
+        "factor__note",
     )
     factors = []
     for row in queries.usage_breakdown(projects, start, end, *factor_dims):
@@ -668,6 +687,9 @@ def build_report_data(
                 "licence": row["factor__licence"],
                 "url": row["factor__url"],
                 "is_fallback": row["factor__is_fallback"],
+                "basis": row["factor__basis"],
+                "derived": row["factor__derived"],
+                "note": row["factor__note"],
                 "facility_energy_kwh": row["facility_energy_kwh"],
                 "emissions_kg": row["emissions_kg"],
             }
@@ -748,6 +770,13 @@ def build_report_data(
     return {
         "schema": SCHEMA_VERSION,
         "organisation": {"id": str(org.uuid), "name": org.name},
+        # One basis for every figure of the report (the organisation's, when generated).
+        "basis": {
+            "id": org.basis,
+            "label": carbon.BASIS_LABELS[org.basis],
+            "description": carbon.BASIS_DESCRIPTIONS[org.basis],
+            "factor_bases": sorted({f["basis"] for f in factors}),
+        },
         "period": {
             "label": period.label,
             "start": _iso(period.start),
@@ -786,7 +815,7 @@ def build_report_data(
         "intensity": intensity,
         "top_runs": top,
         "monthly": monthly,
-        "methodology": _methodology(versions, totals),
+        "methodology": _methodology(versions, totals, org.basis),
         "detail": detail,
     }
 

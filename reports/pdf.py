@@ -287,6 +287,13 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
             BODY,
         )
     )
+    story.append(
+        Paragraph(
+            f"<b>Factor basis</b>: {_esc(data['basis']['label'])}. "
+            f"{_esc(data['basis']['description'])} Every figure of this report is on this basis.",
+            BODY,
+        )
+    )
     if period["to_date"]:
         story.append(
             Paragraph(
@@ -562,7 +569,8 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
             [
                 [
                     f"{f['zone']}{' (fallback)' if f['is_fallback'] else ''}",
-                    fmt(f["g_per_kwh"], PLACES["g_per_kwh"]),
+                    fmt(f["g_per_kwh"], PLACES["g_per_kwh"])
+                    + f" {f['basis']}{' (derived)' if f['derived'] else ''}",
                     str(f["year"]),
                     f["dataset_version"],
                     f["source"],

@@ -35,6 +35,8 @@ CSV_COLUMNS = [
     "factor_g_per_kwh",
     "factor_year",
     "factor_is_fallback",
+    "factor_basis",
+    "factor_derived",
     *USAGE_FIELDS,
     # The range every row covers, so that a row read alone says whether it is to date.
     "period",
@@ -149,6 +151,7 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         else ""
     )
     ws["A3"] = f"Data checksum (SHA-256) {checksum}; generated {meta['generated_at']}"
+    ws["A4"] = f"Factor basis: {data['basis']['label']}. {data['basis']['description']}"
     prev = s["comparisons"]["previous_period"]
     year = s["comparisons"]["same_period_last_year"]
     rows = [
@@ -319,6 +322,7 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
             "g CO2e/kWh",
             "Year",
             "Fallback",
+            "Basis",
             "Source",
             "Licence",
             "URL",
@@ -333,6 +337,7 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
                 f["g_per_kwh"],
                 f["year"],
                 "yes" if f["is_fallback"] else "no",
+                f["basis"] + (" (derived: " + f["note"] + ")" if f["derived"] else ""),
                 f["source"],
                 f["licence"],
                 f["url"],
@@ -341,9 +346,9 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
             ]
             for f in data["factors"]
         ],
-        [None, None, None, "g_per_kwh", None, None, None, None, None, "mwh", "t"],
+        [None, None, None, "g_per_kwh", None, None, None, None, None, None, "mwh", "t"],
     )
-    _widths(ws, [12, 30, 12, 12, 8, 9, 60, 20, 40, 16, 12])
+    _widths(ws, [12, 30, 12, 12, 8, 9, 30, 60, 20, 40, 16, 12])
 
     ws = wb.create_sheet("Market-based")
     nxt = _table(

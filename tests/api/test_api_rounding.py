@@ -160,7 +160,17 @@ def test_every_quantity_in_every_answer_has_a_unit_and_its_precision(
             shown = Decimal(repr(value)).as_tuple().exponent
             assert isinstance(shown, int) and -shown <= unit.decimals, (name, key, value)
     # The walk reached quantities of every kind the API answers.
-    assert {"kWh", "kg CO2e", "g CO2e/kWh", "W", "fraction (0-1)", "s", "h", "PUE", "GB"} <= seen_units
+    assert {
+        "kWh",
+        "kg CO2e",
+        "g CO2e/kWh",
+        "W",
+        "fraction (0-1)",
+        "s",
+        "h",
+        "PUE",
+        "GB",
+    } <= seen_units
 
 
 def test_every_api_view_renders_through_the_precision_table() -> None:

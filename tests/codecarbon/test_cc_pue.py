@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
@@ -29,6 +31,7 @@ from api.importers.common import version_tuple
 from api.models import Measurement, Run
 from tests.cast import Cast
 from tests.codecarbon.test_cc_endpoints import cc, emission_body, new_run
+from tests.codecarbon.test_cc_live_client import CC_PYTHON, SCRIPT
 
 FIXTURES = Path(__file__).with_name("fixtures")
 CC_PUE = FIXTURES / "codecarbon_v3_pue15_emissions.csv"
@@ -72,6 +75,41 @@ def test_a_real_codecarbon_csv_with_pue_1_5_is_stored_as_it_energy(cast: Cast) -
     assert record["tool"] == "CodeCarbon" and record["pue"] == 1.5
     assert record["divided"] is True and record["powers_divided"] is True
     assert "divided them by 1.5" in record["note"] and "pue column" in record["note"]
+
+
+@pytest.mark.slow
+def test_a_csv_the_real_client_writes_with_pue_1_5_imports_as_it_energy(
+    cast: Cast, tmp_path: Path
+) -> None:
+    assert CC_PYTHON.exists(), "bench/.venv-codecarbon is missing (see docs/codecarbon.md)"
+    # pue in .codecarbon.config, as a team would set its data centre's PUE.
+    (tmp_path / ".codecarbon.config").write_text(
+        f"[codecarbon]\noutput_methods = csv\noutput_dir = {tmp_path}\npue = 1.5\n"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        [str(CC_PYTHON), str(SCRIPT), "flush"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = (tmp_path / "emissions.csv").read_bytes()
+    last = rows(data.decode())[-1]
+    assert last["pue"] == "1.5"
+    report = import_file(cast.project, data, filename="emissions.csv")
+    assert report.skipped == [] and report.accepted == 2
+    run = report.runs[0].run
+    run.refresh_from_db()
+    for comp in ("cpu", "gpu", "ram"):
+        assert getattr(run, f"{comp}_energy_kwh") == pytest.approx(
+            float(last[f"{comp}_energy"]) / 1.5, rel=1e-9, abs=1e-15
+        )
+    stop = Measurement.objects.filter(run=run).order_by("end").last()
+    assert stop is not None
+    assert stop.ram_power_w == pytest.approx(float(last["ram_power"]) / 1.5)
 
 
 def test_codecarbon_before_3_3_1_scaled_energy_but_not_power(cast: Cast) -> None:

@@ -1,0 +1,35 @@
+"""Every report format names the one factor basis of its figures."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from api.aggregates import apply_basis
+from tests.cast import Cast
+from tests.reports.seed_reports import seed
+from tests.reports.test_report_generation import _file, _generate
+
+
+def test_every_format_states_the_basis_and_no_factor_of_another_basis(
+    cast: Cast, django_capture_on_commit_callbacks: Any
+) -> None:
+    seed(cast)
+    apply_basis(cast.org, "direct")
+    report = _generate(cast, django_capture_on_commit_callbacks)
+    data = json.loads(_file(report, "json"))["data"]
+    assert data["basis"]["id"] == "direct"
+    assert data["basis"]["factor_bases"] == ["direct"]
+    assert {f["basis"] for f in data["factors"]} == {"direct"}
+    assert any(m["title"] == "Factor basis" for m in data["methodology"])
+    rows = list(csv.DictReader(io.StringIO(_file(report, "csv").decode())))
+    assert rows and {r["factor_basis"] for r in rows} == {"direct"}
+    book = load_workbook(io.BytesIO(_file(report, "xlsx")))
+    assert "direct combustion" in str(book["Summary"]["A4"].value)
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(_file(report, "pdf"))).pages)
+    assert "Factor basis: direct combustion" in text
