@@ -820,10 +820,9 @@ class _Loader:
             if shares is not None:
                 mixes[a3] = Mix(
                     a3,
-                    *(
-                        float(row.get(k) or 0)
-                        for k in ("fossil_pct", "nuclear_pct", "renewable_pct")
-                    ),
+                    float(row.get("fossil_pct") or 0),
+                    float(row.get("nuclear_pct") or 0),
+                    float(row.get("renewable_pct") or 0),
                     year,
                     sources[sid].name,
                 )
