@@ -13,6 +13,7 @@ for a Canadian province); ``WORLD`` is the world-average fallback.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import json
 import math
@@ -186,6 +187,8 @@ class _ZoneRecord:
     note: str = ""
     basis: Basis = DEFAULT_BASIS
     shares: Shares | None = None
+    # Figures a source publishes for the zone on the other basis: basis -> (g, year, source).
+    others: tuple[tuple[Basis, float, int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -477,6 +480,21 @@ class Dataset:
 
     def _make_factor(self, record: _ZoneRecord, basis: Basis) -> Factor:
         assert record.g_per_kwh is not None and record.source_id is not None
+        for other_basis, g_other, year_other, source_other in record.others:
+            if other_basis == basis and basis != record.basis:
+                other = self.sources[source_other]
+                return Factor(
+                    zone=record.info.id,
+                    g_per_kwh=g_other,
+                    year=year_other,
+                    source=other.name,
+                    licence=other.licence,
+                    url=other.url,
+                    dataset_version=self.version,
+                    is_fallback=record.info.id == WORLD_ZONE,
+                    note=record.note,
+                    basis=basis,
+                )
         source = self.sources[record.source_id]
         parent = record.info.parent or record.info.country
         fallback_shares = self._shares_of(parent) if parent != record.info.id else None
@@ -714,6 +732,7 @@ class _Loader:
             )
 
         cloud = self.load_cloud(zones, providers, sources)
+        self.load_other_basis(zones, sources)
 
         return Dataset(
             version=version,
@@ -743,6 +762,30 @@ class _Loader:
         if not 1.0 <= pue <= 3.0:
             raise self.fail(f"{where}: PUE {pue} is outside 1.0 to 3.0")
         return pue
+
+    def load_other_basis(self, zones: dict[str, _ZoneRecord], sources: dict[str, Source]) -> None:
+        """Optional ``other_basis`` table: a zone's published figure on its other basis,
+        used instead of a conversion (e.g. eGRID's national direct rate for the USA)."""
+        files = self.m.get("files")
+        if not isinstance(files, dict) or "other_basis" not in files:
+            return
+        columns = {"zone", "g_per_kwh", "basis", "year", "source"}
+        for n, row in enumerate(self.rows("other_basis", columns), 2):
+            where = f"other_basis row {n}"
+            zone = row["zone"].upper()
+            record = zones.get(zone)
+            if record is None or record.g_per_kwh is None:
+                raise self.fail(f"{where}: unknown zone, or a zone without a figure: {zone!r}")
+            basis = self.basis(row["basis"], where)
+            if basis == record.basis:
+                raise self.fail(f"{where}: {zone} is already published on the {basis} basis")
+            extra = (
+                basis,
+                self.number(row["g_per_kwh"], where, allow_zero=True),
+                self.integer(row["year"], where),
+                self.source_id(row["source"], sources, where),
+            )
+            zones[zone] = dataclasses.replace(record, others=(*record.others, extra))
 
     def load_cloud(
         self,
