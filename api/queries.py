@@ -258,7 +258,7 @@ def run_series(run: Run, max_points: int = 600, since: datetime | None = None) -
     # A run whose intervals all last zero seconds (and so hold no energy) gets one bucket.
     bucket_s = span / count if span > 0 else 1.0
     run_acc = _Spread(count, bucket_s, 4)
-    ranks: dict[str, _Spread] = {}
+    ranks: dict[tuple[str, int], _Spread] = {}
     qs = (
         run.measurements.order_by()
         .values_list(
@@ -277,10 +277,9 @@ def run_series(run: Run, max_points: int = 600, since: datetime | None = None) -
         s = (start - origin).total_seconds()
         e = (end - origin).total_seconds()
         run_acc.add(s, e, (cpu, gpu, ram, kg))
-        label = f"{node or 'node'}/rank {rank}"
-        acc = ranks.get(label)
+        acc = ranks.get((node, rank))
         if acc is None:
-            acc = ranks[label] = _Spread(count, bucket_s, 1)
+            acc = ranks[(node, rank)] = _Spread(count, bucket_s, 1)
         acc.add(s, e, (cpu + gpu + ram,))
     per_bucket = run_acc.totals()
     to_w = KWH_TO_J / bucket_s
@@ -310,9 +309,9 @@ def run_series(run: Run, max_points: int = 600, since: datetime | None = None) -
         )
     rank_series: dict[str, list[dict[str, float]]] = {}
     if len(ranks) > 1:
-        for label, acc in ranks.items():
+        for (node, rank), acc in ranks.items():
             (energy,) = acc.totals()
-            rank_series[label] = [
+            rank_series[f"{node or 'node'}/rank {rank}"] = [
                 {"t": t0 + i * bucket_s, "t_end": t0 + (i + 1) * bucket_s, "power_w": e * to_w}
                 for i, e in enumerate(energy)
                 if after is None or t0 + (i + 1) * bucket_s > after
@@ -337,29 +336,26 @@ class _Spread:
 
     def add(self, s: float, e: float, values: tuple[float, ...]) -> None:
         """Add an interval from ``s`` to ``e`` seconds after the origin."""
+        width = self.width
         last = self.count - 1
-        i0 = min(max(int(s // self.width), 0), last)
+        i0 = int(s // width)
+        i0 = 0 if i0 < 0 else last if i0 > last else i0
         length = e - s
-        if length <= 0:
-            for k, v in enumerate(values):
-                self.direct[k][i0] += v
+        # Most intervals are shorter than a bucket and lie in one: the whole of them there.
+        if length <= 0 or e <= (i0 + 1) * width or i0 == last:
+            for direct, v in zip(self.direct, values, strict=True):
+                direct[i0] += v
             return
-        i1 = min(max(math.ceil(e / self.width) - 1, i0), last)
-        if i1 == i0:
-            for k, v in enumerate(values):
-                self.direct[k][i0] += v
-            return
+        i1 = min(max(math.ceil(e / width) - 1, i0 + 1), last)
         # Shares of the first bucket, of the last, and of each bucket between: they add
         # up to one, whatever rounding put the interval's ends slightly outside the span.
-        head = ((i0 + 1) * self.width - s) / length
-        tail = (e - i1 * self.width) / length
-        full = self.width / length
-        for k, v in enumerate(values):
-            direct = self.direct[k]
+        head = ((i0 + 1) * width - s) / length
+        tail = (e - i1 * width) / length
+        full = width / length
+        for direct, steps, v in zip(self.direct, self.steps, values, strict=True):
             direct[i0] += v * head
             direct[i1] += v * tail
             if i1 > i0 + 1:
-                steps = self.steps[k]
                 steps[i0 + 1] += v * full
                 steps[i1] -= v * full
 

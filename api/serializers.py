@@ -189,6 +189,11 @@ def factor_out(run: Run) -> dict[str, Any]:
         "licence": f.licence,
         "url": f.url,
         "fallback": f.is_fallback,
+        # The basis of this factor (the organisation's); "derived" when the source published
+        # the other basis and the hub converted it, as "note" says.
+        "basis": f.basis,
+        "derived": f.derived,
+        "note": f.note,
     }
 
 
@@ -263,6 +268,7 @@ def project_out(project: Project, totals: dict[str, Any] | None = None) -> dict[
         "name": project.name,
         "organisation_id": str(project.organisation.uuid),
         "organisation": project.organisation.name,
+        "basis": project.organisation.basis,
         "description": project.description,
         "country": project.country or None,
         "region": project.region or None,
@@ -277,7 +283,7 @@ def project_out(project: Project, totals: dict[str, Any] | None = None) -> dict[
 
 
 def organisation_out(org: Organisation, totals: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": str(org.uuid), "name": org.name}
+    out: dict[str, Any] = {"id": str(org.uuid), "name": org.name, "basis": org.basis}
     if totals is not None:
         out.update(totals)
     return out

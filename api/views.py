@@ -226,6 +226,8 @@ class ProjectSummaryView(HubView):
                 "project_id": str(project.uuid),
                 "start": rng.get("start"),
                 "end": rng.get("end"),
+                # Every emission figure of the answer is on the organisation's factor basis.
+                "basis": project.organisation.basis,
                 **totals,
             }
         )
@@ -237,13 +239,18 @@ class ProjectSeriesView(HubView):
         parameters=RANGE_PARAMS,
     )
     def get(self, request: Request, project_id: str) -> Response:
-        project = _get(visible_projects(request), project_id)
+        project = _get(visible_projects(request).select_related("organisation"), project_id)
         rng = _range(request)
         series = queries.usage_series(
             Project.objects.filter(pk=project.pk), rng.get("start"), rng.get("end"), rng["bucket"]
         )
         return Response(
-            {"project_id": str(project.uuid), "bucket": rng["bucket"], "points": series}
+            {
+                "project_id": str(project.uuid),
+                "bucket": rng["bucket"],
+                "basis": project.organisation.basis,
+                "points": series,
+            }
         )
 
 
@@ -286,7 +293,12 @@ class OrganisationSeriesView(HubView):
         for p in series:
             p["project"] = p.pop("project__name")
         return Response(
-            {"organisation_id": str(org.uuid), "bucket": rng["bucket"], "points": series}
+            {
+                "organisation_id": str(org.uuid),
+                "bucket": rng["bucket"],
+                "basis": org.basis,
+                "points": series,
+            }
         )
 
 

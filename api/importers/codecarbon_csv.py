@@ -3,10 +3,16 @@
 Every version writes one row per ``flush()`` and per ``stop()`` of a tracker, and each
 row holds the *cumulative* totals of its run (``run_id``) since the tracker started. A run
 stopped once is one row; a run flushed twice and stopped is three rows of the same
-``run_id``. The hub turns successive rows of a run into the deltas between them, each an
-interval ``[timestamp - (duration - previous duration), timestamp]``, and derives each
-delta's UUID from the cumulative values that bound it: re-uploading the same file, or a
-later copy with more rows, stores only what is new.
+``run_id``. The hub turns successive rows of a run into the deltas between them and
+derives each delta's UUID from the cumulative values that bound it: re-uploading the same
+file, or a later copy with more rows, stores only what is new.
+
+Times: ``duration`` is exact (seconds since the tracker started) but ``timestamp`` is cut
+to the whole second, so intervals placed at each row's timestamp would overlap or leave
+gaps of up to a second. The tracker's start is taken once, from the run's first row
+(``timestamp - duration``, which a later copy of the file still has), and each delta is
+``[start + previous duration, start + duration]``: the intervals follow each other and
+the run lasts exactly CodeCarbon's ``duration``.
 
 Column sets handled (any order; optional columns may be missing):
 - 2.0-2.1: timestamp, project_name, run_id, duration, emissions, emissions_rate,
@@ -117,9 +123,10 @@ def parse(data: str, project: Project) -> Parsed:
         snaps = _one_pue(snaps, parsed)
         run_key = f"codecarbon-csv:{run_id}"[:200]
         parsed.runs[run_key] = _run_info(run_key, snaps[-1], experiments, locations)
+        started = snaps[0].end - timedelta(seconds=snaps[0].duration)
         previous: _Snapshot | None = None
         for snap in snaps:
-            row = _delta(run_key, previous, snap, parsed)
+            row = _delta(run_key, started, previous, snap, parsed)
             if row is not None:
                 parsed.rows.append(row)
                 previous = snap
@@ -273,7 +280,9 @@ def _safe_number(raw: Any) -> float | None:
         return None
 
 
-def _delta(run_key: str, previous: _Snapshot | None, snap: _Snapshot, parsed: Parsed) -> Row | None:
+def _delta(
+    run_key: str, started: datetime, previous: _Snapshot | None, snap: _Snapshot, parsed: Parsed
+) -> Row | None:
     raw = snap.raw
     prev_duration = previous.duration if previous else 0.0
     span = snap.duration - prev_duration
@@ -329,8 +338,8 @@ def _delta(run_key: str, previous: _Snapshot | None, snap: _Snapshot, parsed: Pa
         line=snap.line,
         run_key=run_key,
         uuid=row_uuid,
-        start=snap.end - timedelta(seconds=span),
-        end=snap.end,
+        start=started + timedelta(seconds=prev_duration),
+        end=started + timedelta(seconds=snap.duration),
         energies=energies,
         powers=powers,
         utilisation=utilisation,

@@ -107,3 +107,19 @@ def test_the_other_organisation_keeps_its_basis(
         cast.client_for("owner").post(f"/o/{cast.org.uuid}/basis", {"basis": "direct"})
     theirs = Run.objects.get(run_key="theirs")
     assert theirs.factor.basis == "lifecycle"
+
+
+def test_every_api_answer_that_carries_a_factor_names_its_basis(
+    cast: Cast, client: Client
+) -> None:
+    cast.org.basis = "direct"
+    cast.org.save()
+    run = post_run(client, cast.ingest_key)
+    body = api(client, "get", f"/api/v1/runs/{run['id']}", cast.read_key).json()
+    assert body["factor"]["basis"] == "direct" and body["factor"]["derived"] is True
+    assert "IPCC AR5" in body["factor"]["note"]
+    project = f"/api/v1/projects/{cast.project.uuid}"
+    for path in (project, f"{project}/summary", f"{project}/series"):
+        assert api(client, "get", path, cast.read_key).json()["basis"] == "direct", path
+    org = api(client, "get", f"/api/v1/organisations/{cast.org.uuid}", cast.read_key).json()
+    assert org["basis"] == "direct"

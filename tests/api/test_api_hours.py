@@ -81,6 +81,7 @@ def test_a_measurement_across_hours_is_split_in_proportion_to_time(
     )
     hours = list(UsageHour.objects.order_by("hour"))
     assert [h.hour.hour for h in hours] == [10, 11, 12]
+    g_per_kwh = Run.objects.get(uuid=run["id"]).factor.g_per_kwh  # France's
     shares = [1 / 6, 2 / 3, 1 / 6]
     for h, share in zip(hours, shares, strict=True):
         assert h.energy_kwh == pytest.approx(1.86 * share)
@@ -90,7 +91,7 @@ def test_a_measurement_across_hours_is_split_in_proportion_to_time(
         assert h.measured_energy_kwh == pytest.approx(1.8 * share)  # rapl + nvml
         assert h.imported_energy_kwh == pytest.approx(0.06 * share)
         assert h.facility_energy_kwh == pytest.approx(1.86 * 1.2 * share)
-        assert h.emissions_kg == pytest.approx(1.86 * 1.2 * 56 / 1000 * share)  # France
+        assert h.emissions_kg == pytest.approx(1.86 * 1.2 * g_per_kwh / 1000 * share)
         assert h.gpu_hours == pytest.approx(3.0 * share)  # 2 GPUs x 1.5 h
         assert h.duration_s == pytest.approx(5400 * share)
     # A count stays a whole number: the interval counts once, in the hour it starts.

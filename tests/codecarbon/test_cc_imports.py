@@ -4,6 +4,7 @@ rows, and the three ways in (UI, API, management command)."""
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,26 @@ def test_an_impossible_energy_or_an_enormous_number_skips_the_row_with_its_line(
     assert report.accepted == 0
     assert sorted(s.line for s in report.skipped) == [2, 3]
     assert Measurement.objects.count() == 0
+
+
+def test_a_flushed_codecarbon_run_lasts_its_duration_in_intervals_that_follow_each_other(
+    cast: Cast, client: Client
+) -> None:
+    # CodeCarbon cuts timestamps to the second but not durations: the first row's
+    # timestamp - duration is the start, and each delta follows the previous one.
+    pue_csv = FIXTURES / "codecarbon_v3_pue15_emissions.csv"
+    first, last = csv.DictReader(pue_csv.open())
+    import_file(cast.project, pue_csv.read_bytes())
+    run = Run.objects.get()
+    ms = list(Measurement.objects.filter(run=run).order_by("start"))
+    assert ms[0].end == ms[1].start
+    start = datetime.fromisoformat(first["timestamp"]).replace(tzinfo=UTC) - timedelta(
+        seconds=float(first["duration"])
+    )
+    assert ms[0].start == start
+    assert (ms[1].end - ms[0].start).total_seconds() == pytest.approx(float(last["duration"]))
+    body = client.get(
+        f"/api/v1/runs/{run.uuid}", HTTP_AUTHORIZATION=f"Bearer {cast.read_key}"
+    ).json()
+    assert body["duration_s"] == round(float(last["duration"]), 3)
+    assert datetime.fromisoformat(body["started_at"]) == start
