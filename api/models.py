@@ -25,6 +25,7 @@ def carbon_basis_label(basis: str) -> str:
     """Short label of a factor basis, for pages and reports."""
     return BASIS_LABELS.get(basis, basis)
 
+
 MEASURED_METHODS = frozenset({"rapl", "nvml_energy", "nvml_power"})
 ESTIMATED_METHODS = frozenset({"tdp_model", "constant"})
 METHOD_CHOICES = [
@@ -531,7 +532,10 @@ USAGE_FIELDS = (
 
 
 class UsageHour(models.Model):
-    """Aggregate per project, hour (UTC, of the interval's start), zone, provider and factor.
+    """Aggregate per project, UTC hour, zone, provider and factor.
+
+    A measurement that spans several hours is split across them in proportion to time
+    (``api.ingest.hour_shares``); its ``measurement_count`` is counted in its start hour.
 
     Kept current at ingestion by an additive upsert, so pages and reports read these rows
     rather than raw measurements. Day, week, month and quarter figures are sums of hours.

@@ -7,7 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from api.models import Run, RunSource, RunStatus
@@ -24,7 +24,9 @@ def mark_lost_runs() -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.RUN_LOST_AFTER_S)
     silent = Run.objects.filter(status=RunStatus.RUNNING, last_seen_at__lt=cutoff)
     silent.filter(source=RunSource.CODECARBON).update(
-        status=RunStatus.FINISHED, ended_at=Coalesce(F("last_end"), F("last_seen_at"))
+        status=RunStatus.FINISHED,
+        # Never before the run's start (a client may give a start slightly ahead).
+        ended_at=Greatest(Coalesce(F("last_end"), F("last_seen_at")), F("started_at")),
     )
     return silent.exclude(source=RunSource.CODECARBON).update(status=RunStatus.LOST)
 

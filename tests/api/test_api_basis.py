@@ -78,7 +78,9 @@ def test_changing_the_basis_re_applies_every_figure_and_mixes_none(
     raw = Measurement.objects.aggregate(kg=Sum("emissions_kg"))["kg"]
     assert hours == pytest.approx(after) and raw == pytest.approx(after)
     california = Run.objects.get(run_key="ca")
-    assert california.factor.g_per_kwh == carbon.get_dataset().factor("USA-CAMX", "direct").g_per_kwh
+    assert (
+        california.factor.g_per_kwh == carbon.get_dataset().factor("USA-CAMX", "direct").g_per_kwh
+    )
     assert not california.factor.derived
     page = owner.get(f"/o/{cast.org.uuid}/settings/").content.decode()
     assert "Direct combustion" in page and "derived" in page
@@ -109,9 +111,7 @@ def test_the_other_organisation_keeps_its_basis(
     assert theirs.factor.basis == "lifecycle"
 
 
-def test_every_api_answer_that_carries_a_factor_names_its_basis(
-    cast: Cast, client: Client
-) -> None:
+def test_every_api_answer_that_carries_a_factor_names_its_basis(cast: Cast, client: Client) -> None:
     cast.org.basis = "direct"
     cast.org.save()
     run = post_run(client, cast.ingest_key)

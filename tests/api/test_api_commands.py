@@ -101,3 +101,37 @@ def test_silent_codecarbon_runs_are_closed_as_finished_not_lost(cast: Cast, clie
     cc = Run.objects.get(run_key="cc")
     assert cc.status == "finished"
     assert cc.ended_at == cc.last_end
+
+
+def test_rebuild_aggregates_moves_old_start_hour_rows_to_the_hours_they_span(
+    cast: Cast, client: Client
+) -> None:
+    r = api(client, "post", "/api/v1/runs", cast.ingest_key, {"run_key": "old", "country": "FRA"})
+    start = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=3)
+    item = measurement(start=start, duration_s=3600, cpu_kwh=1.0, gpu_kwh=0.0, ram_kwh=0.0)
+    api(
+        client,
+        "post",
+        f"/api/v1/runs/{r.json()['id']}/measurements",
+        cast.ingest_key,
+        {"measurements": [item]},
+    )
+    # Rows as an older hub wrote them: the whole interval in its start hour.
+    UsageHour.objects.all().delete()
+    run = Run.objects.get()
+    UsageHour.objects.create(
+        project=cast.project,
+        hour=start.replace(minute=0),
+        zone=run.zone,
+        factor=run.factor,
+        pue=run.pue,
+        energy_kwh=1.0,
+        cpu_energy_kwh=1.0,
+        measurement_count=1,
+    )
+    out = io.StringIO()
+    call_command("rebuild_aggregates", stdout=out)
+    assert "Rebuilt" in out.getvalue()
+    assert UsageHour.objects.count() == 2
+    assert sum(h.energy_kwh for h in UsageHour.objects.all()) == pytest.approx(1.0)
+    assert {round(h.energy_kwh, 9) for h in UsageHour.objects.all()} == {0.5}
