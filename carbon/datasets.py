@@ -380,7 +380,11 @@ class Dataset:
         if record.g_per_kwh is None or record.source_id is None:
             return None
         return Published(
-            record.info.id, record.g_per_kwh, record.basis, record.year or self.year, record.source_id
+            record.info.id,
+            record.g_per_kwh,
+            record.basis,
+            record.year or self.year,
+            record.source_id,
         )
 
     def published_residual(self, zone: str) -> Published | None:

@@ -37,7 +37,7 @@ class Command(BaseCommand):
         w("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for c in changes:
             n, o = c.new, c.old
-            basis = n.basis if n else (o.basis if o else "")
+            basis: str = n.basis if n else (o.basis if o else "")
             if o and n and o.basis != n.basis:
                 basis = f"{o.basis} -> {n.basis}"
             w(
