@@ -51,8 +51,8 @@ def factor_record(
         defaults={
             "g_per_kwh": fac.g_per_kwh,
             "year": fac.year,
-            "source": fac.source[:300],
-            "licence": fac.licence[:100],
+            "source": fac.source,
+            "licence": fac.licence,
             "url": fac.url[:500],
             "is_fallback": fac.is_fallback,
             "derived": fac.derived,

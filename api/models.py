@@ -76,6 +76,11 @@ class Organisation(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def basis_label(self) -> str:
+        """``direct combustion`` or ``lifecycle``: the basis of every figure."""
+        return carbon_basis_label(self.basis)
+
     def recipients(self) -> list[str]:
         return [r.strip() for r in self.report_recipients.split(",") if r.strip()]
 
@@ -290,8 +295,9 @@ class EmissionFactor(models.Model):
     g_per_kwh = models.FloatField()
     # The year the figure is for (not the year it was published).
     year = models.IntegerField()
-    source = models.CharField(max_length=300)
-    licence = models.CharField(max_length=100, blank=True)
+    # Provenance is never cut short: an auditor reads the whole source and licence.
+    source = models.TextField()
+    licence = models.TextField(blank=True)
     url = models.URLField(max_length=500, blank=True)
     is_fallback = models.BooleanField(default=False)
     # Set when the source published the other basis and the hub converted it; note says how.

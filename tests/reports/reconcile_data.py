@@ -16,7 +16,7 @@ import math
 import random
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from html.parser import HTMLParser
@@ -33,7 +33,8 @@ from tests.cast import Cast, api
 # --- reading pages ------------------------------------------------------------------------
 
 VOID = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
+    ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param")
+    + ("source", "track", "wbr")
 )
 
 
@@ -124,7 +125,9 @@ def stat_cards(page: Element) -> dict[str, str]:
 
 def data_numbers(page: Element) -> dict[str, str]:
     """The run page's ``data-number`` spans: name -> text."""
-    return {e.attrs["data-number"]: e.text() for e in page.find_all(lambda e: "data-number" in e.attrs)}
+    return {
+        e.attrs["data-number"]: e.text() for e in page.find_all(lambda e: "data-number" in e.attrs)
+    }
 
 
 def section(page: Element, heading: str) -> Element:
@@ -178,7 +181,9 @@ SCALE = {
     "%": 0.01,
     "": 1.0,
 }
-SHOWN = re.compile(r"^(?P<below><\s*)?(?P<sign>[-\u2212])?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<unit>.*)$")
+SHOWN = re.compile(
+    r"^(?P<below><\s*)?(?P<sign>[-\u2212])?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<unit>.*)$"
+)
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,27 @@ def read_duration(text: str) -> tuple[float, float]:
 
 # --- the ledger -----------------------------------------------------------------------------
 
+# Half a unit of the last decimal the API gives each quantity (``api.precision.UNITS``:
+# 6 decimals of kWh and kg, 4 of hours, 3 of seconds, 1 of watts); 0 for a count.
+KWH = KG = 5e-7
+HALF: dict[str, float] = {
+    "energy_kwh": KWH,
+    "facility_energy_kwh": KWH,
+    "cpu_energy_kwh": KWH,
+    "gpu_energy_kwh": KWH,
+    "ram_energy_kwh": KWH,
+    "measured_energy_kwh": KWH,
+    "imported_energy_kwh": KWH,
+    "estimated_energy_kwh": KWH,
+    "emissions_kg": KG,
+    "gpu_hours": 5e-5,
+    "duration_s": 5e-4,
+    "bucket_s": 5e-4,
+    "power_w": 0.05,
+    "run_count": 0.0,
+    "measurement_count": 0.0,
+}
+
 
 @dataclass
 class Ledger:
@@ -240,6 +266,45 @@ class Ledger:
 
     problems: list[str] = field(default_factory=list)
     checks: int = 0
+
+    def agree(
+        self,
+        where: str,
+        a_name: str,
+        a: dict[str, Any],
+        b_name: str,
+        b: dict[str, Any],
+        names: Iterable[str],
+        terms: int = 2,
+    ) -> None:
+        """Each quantity of ``names`` is the same in two answers: counts exactly, the others
+        within the rounding of ``terms`` API figures (:data:`HALF`)."""
+        for name in names:
+            if HALF[name]:
+                self.equal(where, f"{a_name} {name}", a[name], f"{b_name} {name}", b[name], terms * HALF[name])
+            else:
+                self.same(where, f"{a_name} {name}", a[name], f"{b_name} {name}", b[name])
+
+    def adds_up(
+        self,
+        where: str,
+        parts_name: str,
+        parts: list[dict[str, Any]],
+        whole_name: str,
+        whole: dict[str, Any],
+        names: Iterable[str],
+    ) -> None:
+        """Each quantity of ``names`` summed over ``parts`` is the ``whole``'s: counts
+        exactly, the others within the rounding of every non-zero part and of the whole
+        (a zero is exact)."""
+        for name in names:
+            total = sum(p[name] for p in parts)
+            what = f"sum of {parts_name}' {name}"
+            if HALF[name]:
+                terms = sum(1 for p in parts if p[name]) + 1
+                self.equal(where, what, total, f"{whole_name} {name}", whole[name], terms * HALF[name])
+            else:
+                self.same(where, what, total, f"{whole_name} {name}", whole[name])
 
     def equal(self, where: str, a_name: str, a: float, b_name: str, b: float, tol: float) -> None:
         """``a`` and ``b`` agree within ``tol`` (plus float noise of a sum, 1e-9 relative)."""
@@ -309,9 +374,19 @@ class Ledger:
 
 # Where the random projects say they run, and what a run may say instead.
 PROJECT_SPECS: list[dict[str, Any]] = [
-    {"name": "nlp", "hosting": Hosting.CLOUD, "cloud_provider": "gcp", "cloud_region": "europe-west4"},
+    {
+        "name": "nlp",
+        "hosting": Hosting.CLOUD,
+        "cloud_provider": "gcp",
+        "cloud_region": "europe-west4",
+    },
     {"name": "speech", "hosting": Hosting.OWNED, "country": "USA", "region": "CA", "pue": 1.4},
-    {"name": "recsys", "hosting": Hosting.CLOUD, "cloud_provider": "aws", "cloud_region": "us-east-1"},
+    {
+        "name": "recsys",
+        "hosting": Hosting.CLOUD,
+        "cloud_provider": "aws",
+        "cloud_region": "us-east-1",
+    },
     {"name": "sandbox", "hosting": Hosting.COLOCATED},
 ]
 RUN_PLACES: list[dict[str, Any]] = [
@@ -405,9 +480,7 @@ def post_random_data(cast: Cast, seed: int, first_day: date, days: int) -> Poste
                 # place applies; none for the sandbox: the world average).
                 place = {} if e == i == 0 else rng.choice(RUN_PLACES)
                 ranks = rng.choice([1, 1, 2, 3, 4])
-                started = period_start + timedelta(
-                    seconds=rng.uniform(0, (days - 1.5) * 86400.0)
-                )
+                started = period_start + timedelta(seconds=rng.uniform(0, (days - 1.5) * 86400.0))
                 # A run lasts from seconds to about a day, never past the period's end.
                 hours = rng.choice([0.01, 0.5, 2.0, 7.0, 20.0, 30.0])
                 stop = min(started + timedelta(hours=hours), period_end - timedelta(minutes=1))
@@ -467,10 +540,69 @@ def post_random_data(cast: Cast, seed: int, first_day: date, days: int) -> Poste
                     continue  # still running
                 r = api(client, "post", f"/api/v1/runs/{run_id}/finish", key, finish)
                 assert r.status_code == 200, r.content
+    # Intervals on the hour: one filling an hour, one ending at midnight, one starting
+    # at it, and an empty one at an hour's very start.
+    midnight = period_start + timedelta(days=3)
+    r = api(
+        client,
+        "post",
+        "/api/v1/runs",
+        cast.ingest_key,
+        {"run_key": "on-the-hour", "experiment": "baseline"},
+    )
+    assert r.status_code == 201, r.content
+    on_hour = r.json()["id"]
+    run_ids.append(on_hour)
+    aligned = []
+    for seq, (begin, length) in enumerate(
+        [(-7200, 3600.0), (-3600, 3600.0), (0, 1800.0), (1800, 0.0)]
+    ):
+        item = _interval(rng, midnight + timedelta(seconds=begin), length or 1.0, 0, "node-a", seq)
+        if not length:
+            item.update(
+                end=item["start"],
+                duration_s=0.0,
+                cpu_energy_kwh=0.0,
+                gpu_energy_kwh=0.0,
+                ram_energy_kwh=0.0,
+            )
+        aligned.append(item)
+    r = api(
+        client,
+        "post",
+        f"/api/v1/runs/{on_hour}/measurements",
+        cast.ingest_key,
+        {"measurements": aligned},
+    )
+    assert r.status_code == 200, r.content
+    count += len(aligned)
+    energy += sum(i["cpu_energy_kwh"] + i["gpu_energy_kwh"] + i["ram_energy_kwh"] for i in aligned)
+    r = api(
+        client, "post", f"/api/v1/runs/{on_hour}/finish", cast.ingest_key, {"status": "finished"}
+    )
+    assert r.status_code == 200, r.content
+    # A job that failed before its first interval: a run without measurements, which the
+    # client finishes with the moment it stopped.
+    began = period_start + timedelta(days=1, hours=3, minutes=7)
+    r = api(
+        client,
+        "post",
+        "/api/v1/runs",
+        cast.ingest_key,
+        {"run_key": "crashed-at-start", "experiment": "baseline", "started_at": began.isoformat()},
+    )
+    assert r.status_code == 201, r.content
+    run_ids.append(r.json()["id"])
+    ended = {"status": "failed", "ended_at": (began + timedelta(minutes=4, seconds=30)).isoformat()}
+    r = api(client, "post", f"/api/v1/runs/{r.json()['id']}/finish", cast.ingest_key, ended)
+    assert r.status_code == 200, r.content
     # The other organisation's run, in the same hours: it must not reach any figure here.
     r = api(client, "post", "/api/v1/runs", cast.other_ingest_key, {"run_key": "theirs"})
     assert r.status_code == 201, r.content
-    theirs = [_interval(rng, period_start + timedelta(hours=5, minutes=m), 600.0, 0, "x", m) for m in range(0, 60, 10)]
+    theirs = [
+        _interval(rng, period_start + timedelta(hours=5, minutes=m), 600.0, 0, "x", m)
+        for m in range(0, 60, 10)
+    ]
     r = api(
         client,
         "post",
