@@ -312,19 +312,12 @@ class Dataset:
         # Only sub-national zones may lack a figure (checked at load time).
         assert record.info.country is not None
         parent = self.factor(record.info.country, basis)
-        return Factor(
+        return dataclasses.replace(
+            parent,
             zone=record.info.id,
-            g_per_kwh=parent.g_per_kwh,
-            year=parent.year,
-            source=parent.source,
-            licence=parent.licence,
-            url=parent.url,
-            dataset_version=self.version,
             is_fallback=True,
             note=f"No figure for {record.info.label}; the {parent.zone} country factor is used. "
             + parent.note,
-            basis=basis,
-            derived=parent.derived,
         )
 
     def residual_mix(self, zone: str, basis: Basis = DEFAULT_BASIS) -> Factor:
@@ -340,38 +333,25 @@ class Dataset:
             if candidate is None or candidate not in self._residual:
                 continue
             found = self._residual[candidate]
-            source = self.sources[found.source_id]
             g, derived, note = self._on_basis(
                 found.g_per_kwh, found.basis, basis, found.shares, self._shares_of(candidate)
             )
             if candidate != record.info.id:
                 note = f"Residual mix of {candidate} applied to {record.info.id}. {note}".strip()
-            return Factor(
-                zone=record.info.id,
-                g_per_kwh=g,
-                year=found.year,
-                source=source.name,
-                licence=source.licence,
-                url=source.url,
-                dataset_version=self.version,
-                is_fallback=False,
+            return self._sourced(
+                record.info.id,
+                g,
+                found.year,
+                found.source_id,
                 note=note,
                 basis=basis,
                 derived=derived,
             )
         location = self.factor(record.info.id, basis)
-        return Factor(
-            zone=location.zone,
-            g_per_kwh=location.g_per_kwh,
-            year=location.year,
-            source=location.source,
-            licence=location.licence,
-            url=location.url,
-            dataset_version=self.version,
+        return dataclasses.replace(
+            location,
             is_fallback=True,
             note=f"No residual mix published for {record.info.id}. {self.residual_mix_fallback}",
-            basis=basis,
-            derived=location.derived,
         )
 
     def published(self, zone: str) -> Published | None:
@@ -484,37 +464,47 @@ class Dataset:
 
     def _make_factor(self, record: _ZoneRecord, basis: Basis) -> Factor:
         assert record.g_per_kwh is not None and record.source_id is not None
+        world = record.info.id == WORLD_ZONE
         for other_basis, g_other, year_other, source_other in record.others:
             if other_basis == basis and basis != record.basis:
-                other = self.sources[source_other]
-                return Factor(
-                    zone=record.info.id,
-                    g_per_kwh=g_other,
-                    year=year_other,
-                    source=other.name,
-                    licence=other.licence,
-                    url=other.url,
-                    dataset_version=self.version,
-                    is_fallback=record.info.id == WORLD_ZONE,
-                    note=record.note,
-                    basis=basis,
-                )
-        source = self.sources[record.source_id]
+                return self._sourced(
+                    record.info.id, g_other, year_other, source_other,
+                    note=record.note, basis=basis, is_fallback=world,
+                )  # fmt: skip
         parent = record.info.parent or record.info.country
         fallback_shares = self._shares_of(parent) if parent != record.info.id else None
         g, derived, how = self._on_basis(
             record.g_per_kwh, record.basis, basis, record.shares, fallback_shares
         )
         note = " ".join(part for part in (record.note, how) if part)
+        return self._sourced(
+            record.info.id, g, record.year or self.year, record.source_id,
+            note=note, basis=basis, derived=derived, is_fallback=world,
+        )  # fmt: skip
+
+    def _sourced(
+        self,
+        zone: str,
+        g_per_kwh: float,
+        year: int,
+        source_id: str,
+        *,
+        note: str,
+        basis: Basis,
+        derived: bool = False,
+        is_fallback: bool = False,
+    ) -> Factor:
+        """A factor of this dataset with the provenance of one of its sources."""
+        source = self.sources[source_id]
         return Factor(
-            zone=record.info.id,
-            g_per_kwh=g,
-            year=record.year or self.year,
+            zone=zone,
+            g_per_kwh=g_per_kwh,
+            year=year,
             source=source.name,
             licence=source.licence,
             url=source.url,
             dataset_version=self.version,
-            is_fallback=record.info.id == WORLD_ZONE,
+            is_fallback=is_fallback,
             note=note,
             basis=basis,
             derived=derived,
