@@ -63,6 +63,7 @@ SUMS: dict[str, Any] = {
     "t_gpu_energy_kwh": Sum("gpu_energy_kwh"),
     "t_ram_energy_kwh": Sum("ram_energy_kwh"),
     "t_measured_energy_kwh": _component_sum(MEASURED_METHODS),
+    "t_imported_energy_kwh": _component_sum({"imported"}),
     "t_emissions_kg": Sum("emissions_kg"),
     "t_duration_s": Sum("duration_s"),
     "t_gpu_hours": Sum(F("gpu_count") * F("duration_s") / 3600.0, output_field=FloatField()),

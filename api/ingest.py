@@ -637,6 +637,7 @@ def _store(run: Run, fresh: list[CleanMeasurement]) -> None:
         totals["gpu_energy_kwh"] += m.energies["gpu"]
         totals["ram_energy_kwh"] += m.energies["ram"]
         totals["measured_energy_kwh"] += measured
+        totals["imported_energy_kwh"] += imported
         totals["emissions_kg"] += kg
         totals["duration_s"] += m.duration_s
         totals["gpu_hours"] += gpu_hours

@@ -384,6 +384,9 @@ class Run(models.Model):
     gpu_energy_kwh = models.FloatField(default=0.0)
     ram_energy_kwh = models.FloatField(default=0.0)
     measured_energy_kwh = models.FloatField(default=0.0)
+    # Energy taken from files of other tools, whose method is unknown: neither measured
+    # nor estimated, as in the project and organisation summaries.
+    imported_energy_kwh = models.FloatField(default=0.0)
     emissions_kg = models.FloatField(default=0.0)
     client_emissions_kg = models.FloatField(null=True, blank=True)
     duration_s = models.FloatField(default=0.0)
@@ -420,7 +423,8 @@ class Run(models.Model):
 
     @property
     def estimated_energy_kwh(self) -> float:
-        return max(self.energy_kwh - self.measured_energy_kwh, 0.0)
+        """Modelled energy: neither measured nor imported (the summaries' definition)."""
+        return max(self.energy_kwh - self.measured_energy_kwh - self.imported_energy_kwh, 0.0)
 
     @property
     def intensity_g_per_kwh(self) -> float:
@@ -428,9 +432,10 @@ class Run(models.Model):
 
     @property
     def wall_duration_s(self) -> float:
-        if self.first_start and self.last_end:
-            return (self.last_end - self.first_start).total_seconds()
-        return 0.0
+        """Seconds from the run's start to its end, or, while it runs, to its last
+        measurement: what every page and API answer gives as its duration."""
+        end = self.ended_at if self.ended_at is not None else self.last_end
+        return max((end - self.started_at).total_seconds(), 0.0) if end is not None else 0.0
 
 
 class Measurement(models.Model):
@@ -517,6 +522,7 @@ RUN_TOTALS = (
     "gpu_energy_kwh",
     "ram_energy_kwh",
     "measured_energy_kwh",
+    "imported_energy_kwh",
     "emissions_kg",
     "duration_s",
     "gpu_hours",

@@ -205,9 +205,7 @@ def run_times(run: Run) -> tuple[datetime, datetime | None, float]:
     duration is the time between them, or up to the last measurement while the run is
     still going, so ``started_at + duration_s == ended_at`` holds in every answer.
     """
-    end = run.ended_at if run.ended_at is not None else run.last_end
-    seconds = max((end - run.started_at).total_seconds(), 0.0) if end is not None else 0.0
-    return run.started_at, run.ended_at, seconds
+    return run.started_at, run.ended_at, run.wall_duration_s
 
 
 def run_out(run: Run, base_url: str) -> dict[str, Any]:

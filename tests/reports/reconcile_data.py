@@ -33,8 +33,8 @@ from tests.cast import Cast, api
 # --- reading pages ------------------------------------------------------------------------
 
 VOID = frozenset(
-    ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param")
-    + ("source", "track", "wbr")
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param"}
+    | {"source", "track", "wbr"}
 )
 
 
@@ -281,7 +281,14 @@ class Ledger:
         within the rounding of ``terms`` API figures (:data:`HALF`)."""
         for name in names:
             if HALF[name]:
-                self.equal(where, f"{a_name} {name}", a[name], f"{b_name} {name}", b[name], terms * HALF[name])
+                self.equal(
+                    where,
+                    f"{a_name} {name}",
+                    a[name],
+                    f"{b_name} {name}",
+                    b[name],
+                    terms * HALF[name],
+                )
             else:
                 self.same(where, f"{a_name} {name}", a[name], f"{b_name} {name}", b[name])
 
@@ -302,7 +309,9 @@ class Ledger:
             what = f"sum of {parts_name}' {name}"
             if HALF[name]:
                 terms = sum(1 for p in parts if p[name]) + 1
-                self.equal(where, what, total, f"{whole_name} {name}", whole[name], terms * HALF[name])
+                self.equal(
+                    where, what, total, f"{whole_name} {name}", whole[name], terms * HALF[name]
+                )
             else:
                 self.same(where, what, total, f"{whole_name} {name}", whole[name])
 
@@ -320,6 +329,14 @@ class Ledger:
         self.checks += 1
         if a != b:
             self.problems.append(f"{where}: {a_name} = {a!r} but {b_name} = {b!r}")
+
+    def empty(self, where: str, what: str, items: list[Any]) -> None:
+        """``items`` (the cases that break a rule, named by ``what``) is empty; shows the
+        first few otherwise."""
+        self.checks += 1
+        if items:
+            more = f" and {len(items) - 4} more" if len(items) > 4 else ""
+            self.problems.append(f"{where}: {what}: {items[:4]!r}{more}")
 
     def shows(
         self,
@@ -577,10 +594,58 @@ def post_random_data(cast: Cast, seed: int, first_day: date, days: int) -> Poste
     assert r.status_code == 200, r.content
     count += len(aligned)
     energy += sum(i["cpu_energy_kwh"] + i["gpu_energy_kwh"] + i["ram_energy_kwh"] for i in aligned)
+    # What the client predicted after two of ten epochs, shown on the run page.
+    guess = {"epochs_done": 2, "epochs_total": 10, "predicted_energy_kwh": 1.2345678}
+    r = api(client, "post", f"/api/v1/runs/{on_hour}/prediction", cast.ingest_key, guess)
+    assert r.status_code == 200, r.content
     r = api(
         client, "post", f"/api/v1/runs/{on_hour}/finish", cast.ingest_key, {"status": "finished"}
     )
     assert r.status_code == 200, r.content
+    # A CodeCarbon tracker, through the CodeCarbon-compatible API: intervals of two
+    # minutes to an hour and a half, ending at each POST's timestamp, some across hours.
+    cc_key = keys[3][1]
+    body = {
+        "timestamp": (period_start + timedelta(days=2, hours=21, minutes=13)).isoformat(),
+        "experiment_id": "5b0fa12a-3dd7-45bb-9766-cc326314d9f1",
+        "codecarbon_version": "3.3.2",
+        "gpu_count": 1,
+        "gpu_model": "1 x NVIDIA L4",
+        "ram_total_size": 62.7,
+    }
+    r = client.post(
+        "/api/codecarbon/runs", json.dumps(body), "application/json", HTTP_X_API_TOKEN=cc_key
+    )
+    assert r.status_code == 201, r.content
+    cc_run = r.json()["id"]
+    run_ids.append(cc_run)
+    end = period_start + timedelta(days=2, hours=21, minutes=13)
+    for _ in range(8):
+        seconds = float(rng.randint(120, 5400))
+        end += timedelta(seconds=seconds)
+        cpu, gpu, ram = (w * seconds / 3_600_000.0 for w in (42.5, 65.0, 23.5))
+        emission = {
+            "timestamp": end.isoformat(),
+            "run_id": cc_run,
+            "duration": seconds,
+            "emissions_sum": 0.0004 * seconds / 120,
+            "cpu_power": 42.5,
+            "gpu_power": 65.0,
+            "ram_power": 23.5,
+            "cpu_energy": cpu,
+            "gpu_energy": gpu,
+            "ram_energy": ram,
+            "energy_consumed": cpu + gpu + ram,
+        }
+        r = client.post(
+            "/api/codecarbon/emissions",
+            json.dumps(emission),
+            "application/json",
+            HTTP_X_API_TOKEN=cc_key,
+        )
+        assert r.status_code == 201, r.content
+        count += 1
+        energy += cpu + gpu + ram
     # A job that failed before its first interval: a run without measurements, which the
     # client finishes with the moment it stopped.
     began = period_start + timedelta(days=1, hours=3, minutes=7)
