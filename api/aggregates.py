@@ -33,6 +33,7 @@ from api.models import (
     MEASURED_METHODS,
     RUN_TOTALS,
     USAGE_FIELDS,
+    EmissionFactor,
     Measurement,
     Organisation,
     Project,
@@ -259,6 +260,20 @@ def _point_at(measurements: Any, factor: Any) -> int:
     )
 
 
+class BasisMismatch(RuntimeError):
+    """Figures of one organisation found on two bases; nothing was changed."""
+
+
+def mixed_bases(organisation: Organisation) -> list[str]:
+    """The bases of the factors the organisation's figures use, when not all its own."""
+    used = set(
+        EmissionFactor.objects.filter(usage_hours__project__organisation=organisation)
+        .values_list("basis", flat=True)
+        .distinct()
+    )
+    return sorted(used) if used - {organisation.basis} else []
+
+
 def apply_basis(organisation: Organisation, basis: str) -> ApplyResult:
     """Put every figure of an organisation on ``basis`` and rebuild its aggregates.
 
@@ -268,13 +283,20 @@ def apply_basis(organisation: Organisation, basis: str) -> ApplyResult:
     """
     wanted = carbon.check_basis(basis)
     qs = Measurement.objects.filter(run__project__organisation=organisation)
-    before = qs.aggregate(kg=Sum("emissions_kg"))["kg"] or 0.0
     zones: dict[str, tuple[float, float]] = {}
     count = 0
     with transaction.atomic():
+        # The organisation row first: run creation reads it under a share lock
+        # (api.ingest.organisation_basis_for_update), so no run is placed on the old basis
+        # from here on. Then every run, in pk order as ingestion locks them, so a batch
+        # either committed before (and is re-pointed below) or waits and then uses the
+        # run's new factor.
+        list(Organisation.objects.select_for_update().filter(pk=organisation.pk).values("pk"))
         Organisation.objects.filter(pk=organisation.pk).update(basis=wanted)
         organisation.basis = wanted
         runs = Run.objects.filter(project__organisation=organisation)
+        list(runs.select_for_update().order_by("pk").values_list("pk"))
+        before = qs.aggregate(kg=Sum("emissions_kg"))["kg"] or 0.0
         pairs = runs.values_list("factor__dataset_version", "zone").distinct()
         used = set(qs.values_list("factor__dataset_version", "run__zone").distinct())
         for version, zone in sorted(set(pairs) | used):
@@ -285,6 +307,12 @@ def apply_basis(organisation: Organisation, basis: str) -> ApplyResult:
                 zones[f"{zone} ({version})"] = (old, factor.g_per_kwh)
             count += _point_at(in_zone, factor)
             runs.filter(factor__dataset_version=version, zone=zone).update(factor=factor)
+        mixed = qs.exclude(factor__basis=wanted).count()
+        if mixed or runs.exclude(factor__basis=wanted).exists():
+            # Never leave figures on two bases: roll back and let the task retry.
+            raise BasisMismatch(
+                f"{mixed} measurements of {organisation.name} are still on another basis"
+            )
         project_pks = list(
             Project.objects.filter(organisation=organisation).values_list("pk", flat=True)
         )

@@ -296,8 +296,11 @@ def resolve_experiment(project: Project, name: str | None) -> Experiment:
     return exp
 
 
-def placement_for(project: Project, experiment: Experiment, data: dict[str, Any]) -> Placement:
-    """Resolve where a run ran: the run's own location, else the experiment's, else the project's."""
+def placement_for(
+    project: Project, experiment: Experiment, data: dict[str, Any], basis: str | None = None
+) -> Placement:
+    """Resolve where a run ran: the run's own location, else the experiment's, else the
+    project's; the factor is on ``basis`` (default: the organisation's)."""
     keys = ("country", "region", "cloud_provider", "cloud_region")
     given = {k: (data.get(k) or "") for k in keys}
     if not any(given.values()):
@@ -314,7 +317,7 @@ def placement_for(project: Project, experiment: Experiment, data: dict[str, Any]
             cloud_region=given["cloud_region"],
             pue=data.get("pue"),
             default_pue=project.pue,
-            basis=project.organisation.basis,
+            basis=basis or project.organisation.basis,
         )
     except LocationError as exc:
         raise Invalid(str(exc), {"location": str(exc)}) from exc
@@ -334,7 +337,37 @@ def get_or_create_run(
         _merge_rank_info(existing, data)
         return existing, False
     experiment = resolve_experiment(project, data.get("experiment"))
-    placement = placement_for(project, experiment, data)
+    with transaction.atomic():
+        # Held until the run is stored, so a change of the organisation's basis
+        # (api.aggregates.apply_basis) waits for it, or it waits for the change.
+        basis = organisation_basis_for_update(project)
+        return _create_run(project, experiment, data, source, basis)
+
+
+def organisation_basis_for_update(project: Project) -> str:
+    """The organisation's factor basis, read under a share lock on PostgreSQL.
+
+    Run creations share the lock with each other; ``apply_basis`` takes the row FOR
+    UPDATE, so a run is never created on the old basis while the figures move.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT basis FROM api_organisation WHERE id = %s FOR SHARE",
+                [project.organisation_id],
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                project.organisation.basis = row[0]
+                return str(row[0])
+    return project.organisation.basis
+
+
+def _create_run(
+    project: Project, experiment: Experiment, data: dict[str, Any], source: str, basis: str
+) -> tuple[Run, bool]:
+    run_key = data["run_key"]
+    placement = placement_for(project, experiment, data, basis)
     started = data.get("started_at") or timezone.now()
     run = Run(
         project=project,

@@ -1,8 +1,8 @@
 """Periods and what each is compared with: the one rule of the dashboards and the reports.
 
 A period is a half-open UTC range ``[start, end)``. Every figure is read from the hourly
-aggregates (``UsageHour``, keyed by the UTC hour in which a measured interval started),
-so a range whose ends are whole hours is summed exactly, with no proration.
+aggregates (``UsageHour``, per UTC hour, an interval spanning several hours split across
+them in proportion to time), so a range whose ends are whole hours is summed exactly.
 
 The rules (``docs/dashboards.md`` and ``docs/reports.md`` quote them):
 

@@ -296,5 +296,7 @@ def experiment_out(exp: Experiment, totals: dict[str, Any] | None = None) -> dic
         "created": exp.created,
     }
     if totals is not None:
+        # Totals carry emissions: say which factor basis they are on.
+        out["basis"] = exp.project.organisation.basis
         out.update(totals)
     return out

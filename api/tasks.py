@@ -10,6 +10,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from api.aggregates import BasisMismatch
 from api.models import Run, RunSource, RunStatus
 
 
@@ -39,7 +40,13 @@ def rebuild_aggregates(project_id: int) -> int:
     return rebuild_project(project_id)
 
 
-@shared_task(soft_time_limit=1800, time_limit=1900)
+@shared_task(
+    soft_time_limit=1800,
+    time_limit=1900,
+    autoretry_for=(BasisMismatch,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def apply_organisation_basis(organisation_id: int, basis: str) -> int:
     """Put an organisation's figures on a factor basis; return the measurements changed.
 

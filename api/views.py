@@ -340,7 +340,7 @@ class ExperimentDetailView(HubView):
     def get(self, request: Request, experiment_id: str) -> Response:
         exp = _get(
             Experiment.objects.filter(project__in=visible_projects(request)).select_related(
-                "project"
+                "project__organisation"
             ),
             experiment_id,
         )

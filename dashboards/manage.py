@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import carbon
+from api.aggregates import mixed_bases
 from api.models import ApiKey, EmissionFactor, FactorBasis, Membership, Project, Role
 from api.tasks import apply_organisation_basis
 from dashboards.access import MANAGE_ROLE, OrgAccess, org_access, parse_uuid
@@ -54,6 +55,7 @@ def org_settings_context(
         "project_form": project_form or ProjectForm(organisation=org),
         "member_form": MemberForm(),
         "roles": Role.choices,
+        "mixed_bases": mixed_bases(org),
         "bases": [
             (value, label, carbon.BASIS_DESCRIPTIONS[value]) for value, label in FactorBasis.choices
         ],

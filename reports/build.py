@@ -776,6 +776,9 @@ def build_report_data(
             "label": carbon.BASIS_LABELS[org.basis],
             "description": carbon.BASIS_DESCRIPTIONS[org.basis],
             "factor_bases": sorted({f["basis"] for f in factors}),
+            # True only if some figure used a factor of another basis (a basis change
+            # still being applied): every format then says so instead of "one basis".
+            "mixed": bool({f["basis"] for f in factors} - {org.basis}),
         },
         "period": {
             "label": period.label,

@@ -31,6 +31,7 @@ from reportlab.platypus import (
 from reportlab.platypus.flowables import Flowable
 
 from reports.build import mwh, pct, tonnes
+from reports.renderers import basis_sentence
 from reports.rounding import PLACES, fmt, rounded
 
 GREEN = colors.HexColor("#2E6B4F")
@@ -290,7 +291,7 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
     story.append(
         Paragraph(
             f"<b>Factor basis</b>: {_esc(data['basis']['label'])}. "
-            f"{_esc(data['basis']['description'])} Every figure of this report is on this basis.",
+            f"{_esc(data['basis']['description'])} " + basis_sentence(data["basis"]),
             BODY,
         )
     )

@@ -46,6 +46,19 @@ CSV_COLUMNS = [
 ]
 
 
+def basis_sentence(basis: dict[str, Any]) -> str:
+    """ "Every figure is on this basis", or, while a basis change is still being applied,
+    the warning that the report mixes bases and must not be used."""
+    if basis.get("mixed"):
+        return (
+            "WARNING: some figures of this period use factors of another basis ("
+            + ", ".join(basis["factor_bases"])
+            + "), because a change of basis was still being applied; regenerate this report "
+            "once it is done, and do not use this one."
+        )
+    return "Every figure of this report is on this basis."
+
+
 def period_columns(data: dict[str, Any]) -> dict[str, Any]:
     """The period columns of a detail row: its title (``2026Q4, to date: data up to ...``),
     the range with data (``data_end`` excluded) and whether the period had not ended."""
@@ -151,7 +164,10 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         else ""
     )
     ws["A3"] = f"Data checksum (SHA-256) {checksum}; generated {meta['generated_at']}"
-    ws["A4"] = f"Factor basis: {data['basis']['label']}. {data['basis']['description']}"
+    ws["A4"] = (
+        f"Factor basis: {data['basis']['label']}. {data['basis']['description']} "
+        + basis_sentence(data["basis"])
+    )
     prev = s["comparisons"]["previous_period"]
     year = s["comparisons"]["same_period_last_year"]
     rows = [

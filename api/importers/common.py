@@ -420,10 +420,28 @@ def _ingest_run(
         **info.location.as_run_data(),
     }
     run, created = ingest.get_or_create_run(project, data, source=RunSource.IMPORT)
+    if not created and needs_pue_repair(run):
+        # Its stored rows still hold CodeCarbon's PUE; new rows would not, and the repair
+        # would then divide them twice.
+        raise ingest.Invalid(
+            f"run {run.run_key!r} was imported before the hub divided out CodeCarbon's PUE: "
+            "run `python manage.py repair_imported_pue` first, then import this file again"
+        )
     result = ingest.ingest_measurements(run, batch)
     if run.status != RunStatus.FINISHED or (run.ended_at and run.ended_at < last):
         run = ingest.finish_run(run, RunStatus.FINISHED, None, max(last, run.last_end or last))
     return ImportedRun(run, created, result.accepted, result.duplicates)
+
+
+def needs_pue_repair(run: Any) -> bool:
+    """A CodeCarbon run imported before the hub divided out CodeCarbon's PUE above 1."""
+    params = run.params or {}
+    if "source_pue" in params or "codecarbon_pue" not in params:
+        return False
+    try:
+        return float(params["codecarbon_pue"]) > 1
+    except (TypeError, ValueError):
+        return False
 
 
 def end_minus(end: datetime, seconds: float) -> datetime:

@@ -73,7 +73,13 @@ def upload(request: HttpRequest) -> HttpResponse:
                 return render(
                     request,
                     "imports/result.html",
-                    {"report": report, "project": project, "filename": upload_file.name},
+                    {
+                        "report": report,
+                        "project": project,
+                        "filename": upload_file.name,
+                        # The header names the basis of the emissions shown.
+                        "org": project.organisation,
+                    },
                 )
         status = 400
     else:
@@ -126,6 +132,11 @@ class ImportsApiView(APIView):
             return Response({"error": "invalid", "message": str(exc)}, status=400)
         base = request.build_absolute_uri("/").rstrip("/")
         return Response(
-            {"file": upload_file.name, "project_id": str(key.project.uuid), **report.as_dict(base)},
+            {
+                "file": upload_file.name,
+                "project_id": str(key.project.uuid),
+                "basis": key.project.organisation.basis,
+                **report.as_dict(base),
+            },
             status=201 if report.accepted else 200,
         )

@@ -58,3 +58,18 @@ def test_a_dry_run_changes_nothing(cast: Cast, client: Client) -> None:
     assert sum(m.energy_kwh for m in Measurement.objects.all()) == pytest.approx(kwh)
     run.refresh_from_db()
     assert "source_pue" not in run.params
+
+
+def test_only_runs_still_holding_codecarbon_s_pue_need_the_repair() -> None:
+    from types import SimpleNamespace
+
+    from api.importers.common import needs_pue_repair
+
+    def run(params: dict) -> SimpleNamespace:
+        return SimpleNamespace(params=params)
+
+    assert needs_pue_repair(run({"codecarbon_pue": 1.5}))
+    assert not needs_pue_repair(run({"codecarbon_pue": 1.0}))
+    assert not needs_pue_repair(run({"codecarbon_pue": 1.5, "source_pue": {"divided": True}}))
+    assert not needs_pue_repair(run({}))
+    assert not needs_pue_repair(run({"codecarbon_pue": "n/a"}))

@@ -33,3 +33,27 @@ def test_every_format_states_the_basis_and_no_factor_of_another_basis(
     assert "direct combustion" in str(book["Summary"]["A4"].value)
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(_file(report, "pdf"))).pages)
     assert "Factor basis: direct combustion" in text
+
+
+def test_a_report_of_figures_on_two_bases_warns_in_every_format(
+    cast: Cast, django_capture_on_commit_callbacks: Any
+) -> None:
+    from api.accounting import factor_record
+    from api.models import UsageHour
+
+    seed(cast)
+    # As if a basis change were half applied: one hour row still on the other basis.
+    row = UsageHour.objects.filter(project__organisation=cast.org).first()
+    assert row is not None
+    row.factor = factor_record(row.zone, row.factor.dataset_version, basis="direct")
+    row.save()
+    report = _generate(cast, django_capture_on_commit_callbacks)
+    data = json.loads(_file(report, "json"))["data"]
+    assert data["basis"]["mixed"] is True
+    assert data["basis"]["factor_bases"] == ["direct", "lifecycle"]
+    book = load_workbook(io.BytesIO(_file(report, "xlsx")))
+    assert "WARNING" in str(book["Summary"]["A4"].value)
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(_file(report, "pdf"))).pages)
+    assert "WARNING: some figures" in text
+    rows = list(csv.DictReader(io.StringIO(_file(report, "csv").decode())))
+    assert {r["factor_basis"] for r in rows} == {"direct", "lifecycle"}

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 
 from api.aggregates import rebuild_project
+from api.importers.common import needs_pue_repair
 from api.models import Measurement, Run
 
 
@@ -30,10 +31,12 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        # The importer refuses to add rows to such a run until it is repaired, so every
+        # measurement of it still holds CodeCarbon's PUE and is divided exactly once.
         runs = [
             run
             for run in Run.objects.filter(params__has_key="codecarbon_pue")
-            if "source_pue" not in run.params and _pue(run.params.get("codecarbon_pue")) > 1
+            if needs_pue_repair(run)
         ]
         if not runs:
             self.stdout.write("No imported run holds a CodeCarbon PUE twice; nothing to repair.")
