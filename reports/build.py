@@ -355,7 +355,10 @@ def _methodology(
             "consumption in their zone and period at their own factor (0 g CO2e/kWh for renewables); "
             "quantities are prorated by time to the period, shares apply to the consumption while "
             "valid, own (Scope 2) consumption is covered before cloud consumption. The rest takes "
-            f"the zone's residual-mix factor. {current.residual_mix_fallback}",
+            f"the zone's residual-mix factor, on the report's {carbon.BASIS_LABELS[basis]} basis. "
+            "An instrument's factor is used as recorded: record it on that basis (a wind or "
+            "solar PPA is 0 g/kWh direct, about 11 to 48 g/kWh lifecycle, IPCC AR5 medians). "
+            f"{current.residual_mix_fallback}",
         },
         {
             "title": "Scopes",
