@@ -215,7 +215,6 @@ class Dataset:
         url: str,
         path: Path,
         sources: dict[str, Source],
-        world: Factor,
         default_pue: float,
         default_pue_source: str,
         providers: dict[str, Provider],
@@ -236,7 +235,6 @@ class Dataset:
         self.url = url
         self.path = path
         self.sources = sources
-        self.world = world
         self.default_pue = default_pue
         self.default_pue_source = default_pue_source
         self.providers = providers
@@ -248,6 +246,11 @@ class Dataset:
         self._mixes = mixes
         self._residual = residual
         self._cloud = cloud
+
+    @property
+    def world(self) -> Factor:
+        """The world-average fallback factor on the default basis."""
+        return self.factor(WORLD_ZONE)
 
     def __repr__(self) -> str:
         return f"<Dataset {self.version}>"
@@ -373,6 +376,15 @@ class Dataset:
         if found is None:
             return None
         return Published(found.zone, found.g_per_kwh, found.basis, found.year, found.source_id)
+
+    def grid_zone(self, zone: str) -> str:
+        """The grid zone a zone's electricity comes from: a cloud zone's, else itself."""
+        info = self._record(zone).info
+        return info.parent or info.id
+
+    def zones_in_grid(self, grid: str) -> set[str]:
+        """The grid zone and the cloud zones of this dataset that sit in it."""
+        return {grid} | {r.zone for r in self._cloud.values() if r.grid_zone == grid}
 
     def has_residual_mix(self, zone: str) -> bool:
         """Whether a published residual mix exists for the zone or its country."""
@@ -524,13 +536,18 @@ def load_dataset_file(path: str | Path) -> Dataset:
     manifest_path = path / MANIFEST_NAME if path.is_dir() else path
     if not manifest_path.is_file():
         raise DatasetError(f"{manifest_path}: no such dataset manifest")
+    return _Loader(manifest_path, _json_object(manifest_path, "manifest")).load()
+
+
+def _json_object(path: Path, what: str) -> dict[str, Any]:
+    """A JSON file holding an object; DatasetError naming the file otherwise."""
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        loaded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{manifest_path}: cannot read JSON manifest: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise DatasetError(f"{manifest_path}: the manifest must be a JSON object")
-    return _Loader(manifest_path, manifest).load()
+        raise DatasetError(f"{path}: cannot read JSON {what}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise DatasetError(f"{path}: the {what} must be a JSON object")
+    return loaded
 
 
 class _Loader:
@@ -619,12 +636,7 @@ class _Loader:
             raise self.fail("'source_files' must be a list of file names")
         for name in extra:
             file_path = self.folder / str(name)
-            try:
-                loaded = json.loads(file_path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise DatasetError(f"{file_path}: cannot read JSON sources: {exc}") from exc
-            if not isinstance(loaded, dict):
-                raise DatasetError(f"{file_path}: sources must be a JSON object")
+            loaded = _json_object(file_path, "sources")
             for sid in loaded:
                 if sid in merged:
                     raise DatasetError(f"{file_path}: source id {sid!r} is defined twice")
@@ -668,18 +680,6 @@ class _Loader:
             note="Location unknown: world-average grid intensity used.",
             basis=self.basis(world_raw.get("basis"), "world basis"),
             shares=self.shares(world_raw, "world"),
-        )
-        world = Factor(
-            zone=WORLD_ZONE,
-            g_per_kwh=world_record.g_per_kwh or 0.0,
-            year=world_record.year or year,
-            source=world_source.name,
-            licence=world_source.licence,
-            url=world_source.url,
-            dataset_version=version,
-            is_fallback=True,
-            note=world_record.note,
-            basis=world_record.basis,
         )
 
         pue_raw = m.get("default_pue")
@@ -737,7 +737,6 @@ class _Loader:
             url=self.text(m, "url", "manifest"),
             path=self.folder,
             sources=sources,
-            world=world,
             default_pue=default_pue,
             default_pue_source=pue_source.name,
             providers=providers,

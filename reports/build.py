@@ -79,19 +79,18 @@ def zone_label(zone: str, version: str) -> str:
 
 
 def _grid_zone(version: str, zone: str) -> str:
-    """The grid zone a zone's electricity comes from: a cloud zone's parent, else itself."""
+    """The grid zone a zone's electricity comes from (a cloud zone's grid, else itself)."""
     try:
-        return _dataset(version).zone(zone).parent or zone
+        return _dataset(version).grid_zone(zone)
     except carbon.UnknownLocation:
         return zone
 
 
 def _zones_on_grid(grid: str) -> list[str]:
-    """The grid zone and the cloud zones of every shipped dataset that sit in it."""
-    zones = {grid}
+    """The grid zone and the cloud zones in it, of every shipped dataset."""
+    zones: set[str] = set()
     for info in carbon.list_datasets():
-        dataset = carbon.get_dataset(info.version)
-        zones.update(r.zone for r in dataset.cloud_regions() if r.grid_zone == grid)
+        zones |= carbon.get_dataset(info.version).zones_in_grid(grid)
     return sorted(zones)
 
 

@@ -433,15 +433,22 @@ def _ingest_run(
     return ImportedRun(run, created, result.accepted, result.duplicates)
 
 
-def needs_pue_repair(run: Any) -> bool:
-    """A CodeCarbon run imported before the hub divided out CodeCarbon's PUE above 1."""
+def pue_to_repair(run: Any) -> float | None:
+    """The CodeCarbon PUE above 1 still inside a run's energies (imported before the hub
+    divided it out), or None."""
     params = run.params or {}
     if "source_pue" in params or "codecarbon_pue" not in params:
-        return False
+        return None
     try:
-        return float(params["codecarbon_pue"]) > 1
+        pue = float(params["codecarbon_pue"])
     except (TypeError, ValueError):
-        return False
+        return None
+    return pue if pue > 1 else None
+
+
+def needs_pue_repair(run: Any) -> bool:
+    """A CodeCarbon run imported before the hub divided out CodeCarbon's PUE above 1."""
+    return pue_to_repair(run) is not None
 
 
 def end_minus(end: datetime, seconds: float) -> datetime:

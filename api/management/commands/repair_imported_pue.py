@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 
 from api.aggregates import rebuild_project
-from api.importers.common import needs_pue_repair
+from api.importers.common import pue_to_repair
 from api.models import Measurement, Run
 
 
@@ -34,17 +34,16 @@ class Command(BaseCommand):
         # The importer refuses to add rows to such a run until it is repaired, so every
         # measurement of it still holds CodeCarbon's PUE and is divided exactly once.
         runs = [
-            run
+            (run, pue)
             for run in Run.objects.filter(params__has_key="codecarbon_pue")
-            if needs_pue_repair(run)
+            if (pue := pue_to_repair(run)) is not None
         ]
         if not runs:
             self.stdout.write("No imported run holds a CodeCarbon PUE twice; nothing to repair.")
             return
         projects: set[int] = set()
         with transaction.atomic():
-            for run in runs:
-                pue = _pue(run.params["codecarbon_pue"])
+            for run, pue in runs:
                 before = run.energy_kwh
                 Measurement.objects.filter(run=run).update(
                     cpu_energy_kwh=F("cpu_energy_kwh") / pue,
@@ -73,10 +72,3 @@ class Command(BaseCommand):
                 transaction.set_rollback(True)
         verb = "Would repair" if opts["dry_run"] else "Repaired"
         self.stdout.write(f"{verb} {len(runs)} runs in {len(projects)} projects.")
-
-
-def _pue(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
