@@ -304,7 +304,8 @@ def _methodology(
     """Plain-words methodology, every default quoted from the dataset that supplied it."""
     current = _dataset(versions[0] if versions else carbon.DEFAULT_VERSION)
     providers = "; ".join(f"{p.name} {p.pue:g} ({p.source})" for p in current.providers.values())
-    world = current.world
+    # The fallback on the report's basis, the figure unknown locations actually get.
+    world = current.factor(carbon.WORLD_ZONE, carbon.check_basis(basis))
     return [
         {
             "title": "Boundary",

@@ -57,3 +57,17 @@ def test_a_report_of_figures_on_two_bases_warns_in_every_format(
     assert "WARNING: some figures" in text
     rows = list(csv.DictReader(io.StringIO(_file(report, "csv").decode())))
     assert {r["factor_basis"] for r in rows} == {"direct", "lifecycle"}
+
+
+def test_the_methodology_quotes_the_world_average_on_the_report_s_basis(
+    cast: Cast, django_capture_on_commit_callbacks: Any
+) -> None:
+    import carbon
+
+    seed(cast)
+    apply_basis(cast.org, "direct")
+    data = json.loads(_file(_generate(cast, django_capture_on_commit_callbacks), "json"))["data"]
+    text = " ".join(m["text"] for m in data["methodology"])
+    world = carbon.get_dataset().factor(carbon.WORLD_ZONE, "direct").g_per_kwh
+    assert f"world average {world:g} g CO2e/kWh" in text
+    assert f"{carbon.get_dataset().world.g_per_kwh:g} g CO2e/kWh" not in text
