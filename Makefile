@@ -7,7 +7,7 @@ PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench services venv dev-venv browser clean codecarbon-venv
+.PHONY: help run test lint bench bench-quick services venv dev-venv browser haproxy clean codecarbon-venv
 
 help: ## List the make targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -53,20 +53,36 @@ browser: ## Install Debian's chromium for the browser tests when missing
 	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils; }
 	@command -v pdftoppm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils; }
 
+haproxy: ## Install Debian's haproxy for the scale-out test when missing
+	@test -x /usr/sbin/haproxy || command -v haproxy >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy; }
+
 lint: dev-venv ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy emissions_hub api carbon dashboards reports tracker_client
 
-test: services dev-venv browser codecarbon-venv ## The whole suite against real PostgreSQL and Redis (lint included)
+test: services dev-venv browser haproxy codecarbon-venv ## The whole suite against real PostgreSQL and Redis (lint included)
 	$(MAKE) lint
 	$(VENV)/bin/pytest
 
-bench: services dev-venv ## Benchmarks: ingestion, client, pages, reports (prints their figures)
-	$(PY) bench/ingest/run.py
-	$(PY) bench/client/run.py
-	$(PY) bench/pages/run.py
-	$(PY) bench/reports/run.py
+# Every benchmark runs even when one misses its target; the exit status says if any did.
+bench: services dev-venv ## Benchmarks: ingestion vs PostgreSQL, reads at 1M and 10M, client, pages, reports
+	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	@rc=0; \
+	$(PY) bench/ingest/run.py || rc=1; \
+	$(PY) bench/scale/run.py || rc=1; \
+	$(PY) bench/client/run.py || rc=1; \
+	$(PY) bench/pages/run.py || rc=1; \
+	$(PY) bench/reports/run.py || rc=1; \
+	exit $$rc
+
+bench-quick: services dev-venv ## Benchmarks at CI size: 5 s ingestion phases, reads at 100k and 1M, client
+	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	@rc=0; \
+	$(PY) bench/ingest/run.py --quick || rc=1; \
+	$(PY) bench/scale/run.py --quick || rc=1; \
+	$(PY) bench/client/run.py --seconds 5 || rc=1; \
+	exit $$rc
 
 clean: ## Remove the virtualenv, the SQLite quick-start data and test output
 	rm -rf $(VENV) data test-output staticfiles

@@ -100,8 +100,3 @@ def place(
         pue=float(pue),
         factor=factor_record(res.zone, basis=basis),
     )
-
-
-def emissions_kg(energy_kwh: float, pue: float, g_per_kwh: float) -> float:
-    """Location-based emissions of IT energy: energy x PUE x intensity."""
-    return energy_kwh * pue * g_per_kwh / 1000.0

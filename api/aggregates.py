@@ -1,7 +1,7 @@
 """Rebuilding aggregates from raw measurements, and re-applying a factor dataset.
 
 Ingestion keeps ``UsageHour`` and run totals current incrementally; these functions
-recompute them from scratch for a project, which is what re-applying a newer
+recompute them from scratch for a project with the same SQL (``api.sums``), which is what re-applying a newer
 emission-factor dataset to a period needs (and a way to repair after manual edits).
 """
 
@@ -11,28 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-from django.db.models import (
-    Case,
-    Count,
-    DateTimeField,
-    F,
-    FloatField,
-    Max,
-    Min,
-    Q,
-    Sum,
-    Value,
-    When,
-)
+from django.db import connection, transaction
+from django.db.models import Max, Q, Sum
+from django.db.models.expressions import RawSQL
 
 import carbon
+from api import partitions, sums
 from api.accounting import factor_record
-from api.ingest import hour_shares, usage_values
+from api.ingest import PLACEMENT
 from api.models import (
-    MEASURED_METHODS,
-    RUN_TOTALS,
-    USAGE_FIELDS,
     EmissionFactor,
     Measurement,
     Organisation,
@@ -40,50 +27,20 @@ from api.models import (
     Run,
     UsageHour,
 )
-
-ENERGY = F("cpu_energy_kwh") + F("gpu_energy_kwh") + F("ram_energy_kwh")
-
-
-def _component_sum(methods: frozenset[str] | set[str]) -> Any:
-    parts = [
-        Case(
-            When(**{f"{c}_method__in": list(methods)}, then=F(f"{c}_energy_kwh")),
-            default=Value(0.0),
-            output_field=FloatField(),
-        )
-        for c in ("cpu", "gpu", "ram")
-    ]
-    return Sum(parts[0] + parts[1] + parts[2])
-
-
-# Annotation names carry a "t_" prefix so that they never shadow the model's own field
-# names (an aggregate named like a field would be referenced by later F() expressions).
-SUMS: dict[str, Any] = {
-    "t_energy_kwh": Sum(ENERGY),
-    "t_cpu_energy_kwh": Sum("cpu_energy_kwh"),
-    "t_gpu_energy_kwh": Sum("gpu_energy_kwh"),
-    "t_ram_energy_kwh": Sum("ram_energy_kwh"),
-    "t_measured_energy_kwh": _component_sum(MEASURED_METHODS),
-    "t_imported_energy_kwh": _component_sum({"imported"}),
-    "t_emissions_kg": Sum("emissions_kg"),
-    "t_duration_s": Sum("duration_s"),
-    "t_gpu_hours": Sum(F("gpu_count") * F("duration_s") / 3600.0, output_field=FloatField()),
-}
-
-
-# Measurements read per round trip by rebuild_project.
-REBUILD_CHUNK = 5000
+from carbon.accounting import emissions_sql
 
 
 def rebuild_project(project_pk: int) -> int:
-    """Recompute a project's UsageHour rows and run totals; return the number of hours.
+    """Recompute a project's UsageHour rows and run totals from its measurements; return
+    the number of hour rows written.
 
-    The rows are exactly those incremental ingestion writes (up to the order floats are
-    added in): each measurement is split across the UTC hours it overlaps in proportion
-    to time by the same :func:`api.ingest.hour_shares` and :func:`api.ingest.usage_values`,
-    and counted in the hour it starts. Measurements are read in chunks and summed in
-    Python, since SQL cannot split an interval across hours cheaply.
+    The rows are exactly those ingestion writes (``api.sums``: the same SQL, over every
+    stored measurement instead of one batch). When retention has dropped old raw
+    measurements (``api.partitions``), the hours before ``raw_complete_from()`` and the
+    totals of runs that started before it are kept as they are: their raw data is gone.
     """
+    d = sums.dialect(connection.vendor)
+    since = partitions.raw_complete_from()
     with transaction.atomic():
         # Lock the project's runs (in pk order, as ingestion locks one run at a time) so no
         # batch commits between the recount and the write and is lost from the totals.
@@ -93,107 +50,49 @@ def rebuild_project(project_pk: int) -> int:
             .order_by("pk")
             .values_list("pk")
         )
-        UsageHour.objects.filter(project_id=project_pk).delete()
-        rows = (
-            Measurement.objects.filter(run__project_id=project_pk)
-            .order_by("pk")
-            .values_list(
-                "start",
-                "end",
-                "duration_s",
-                "cpu_energy_kwh",
-                "gpu_energy_kwh",
-                "ram_energy_kwh",
-                "cpu_method",
-                "gpu_method",
-                "ram_method",
-                "gpu_count",
-                "emissions_kg",
-                "pue",
-                "factor_id",
-                "run__zone",
-                "run__cloud_provider",
-                "run__cloud_region",
-                "run__location_known",
-            )
+        hours = UsageHour.objects.filter(project_id=project_pk)
+        runs = f"r.project_id = {int(project_pk)}"
+        measurements = f"i.run_id IN (SELECT id FROM api_run WHERE project_id = {int(project_pk)})"  # noqa: S608
+        since_sql = None
+        if since is not None:
+            hours = hours.filter(hour__gte=since)
+            measurements += ' AND i."end" > %s'
+            since_sql = "%s"
+            runs += " AND (r.first_start IS NULL OR r.first_start >= %s)"
+        hours.delete()
+        source = (
+            f"(SELECT i.*, {PLACEMENT} FROM api_measurement i "  # noqa: S608
+            f"JOIN api_run r ON r.id = i.run_id WHERE {measurements})"
         )
-        sums: dict[tuple[Any, ...], dict[str, float]] = {}
-        # Ingestion sets location_known when it inserts a row and never updates it, so the
-        # first measurement (in insertion order) of a row decides here too.
-        known: dict[tuple[Any, ...], bool] = {}
-        for row in rows.iterator(chunk_size=REBUILD_CHUNK):
-            start, end, duration_s, cpu, gpu, ram, m_cpu, m_gpu, m_ram = row[:9]
-            gpu_count, kg, pue, factor_id, zone, provider, region, location_known = row[9:]
-            energies = ((cpu, m_cpu), (gpu, m_gpu), (ram, m_ram))
-            # The same expressions as ingestion's, so the floats are the same.
-            measured = sum(e for e, method in energies if method in MEASURED_METHODS)
-            imported = sum(e for e, method in energies if method == "imported")
-            values = usage_values(
-                cpu + gpu + ram,
-                cpu,
-                gpu,
-                ram,
-                measured,
-                imported,
-                pue,
-                kg,
-                gpu_count * duration_s / 3600.0,
-                duration_s,
-            )
-            shares = hour_shares(start, end)
-            for index, (hour, share) in enumerate(shares):
-                key = (hour, zone, provider, region, factor_id, pue)
-                h = sums.get(key)
-                if h is None:
-                    h = sums[key] = dict.fromkeys(USAGE_FIELDS, 0.0)
-                    known[key] = location_known
-                if index == 0:
-                    h["measurement_count"] += 1
-                for name, value in values:
-                    h[name] += value * share
-        hours = []
-        for key, h in sums.items():
-            hour, zone, provider, region, factor_id, pue = key
-            hours.append(
-                UsageHour(
-                    project_id=project_pk,
-                    hour=hour,
-                    zone=zone,
-                    cloud_provider=provider,
-                    cloud_region=region,
-                    location_known=known[key],
-                    factor_id=factor_id,
-                    pue=pue,
-                    **{f: h[f] for f in USAGE_FIELDS if f != "measurement_count"},
-                    measurement_count=int(h["measurement_count"]),
+        # Every placeholder of these statements stands for ``since``.
+        params = [] if since is None else [connection.ops.adapt_datetimefield_value(since)] * 2
+        with connection.cursor() as cursor:
+            prefix = ""
+            if connection.vendor != "postgresql":
+                cursor.execute(
+                    f'SELECT MAX(hub_seconds(m."end", m.start)) FROM {source} m',  # noqa: S608
+                    params[:1],
                 )
-            )
-        UsageHour.objects.bulk_create(hours, batch_size=1000)
-        for run in Run.objects.filter(project_id=project_pk):
-            rebuild_run_totals(run)
-    return len(hours)
+                longest = cursor.fetchone()[0] or 0.0
+                prefix = f"WITH RECURSIVE {sums.sqlite_offsets(int(longest // 3600) + 2)} "
+            cursor.execute(prefix + sums.upsert_hours(sums.hour_rows(source, d, since_sql)), params)
+            cursor.execute(sums.set_runs(sums.run_sums(source), d, runs), params)
+        return UsageHour.objects.filter(project_id=project_pk).count()
 
 
 def rebuild_run_totals(run: Run) -> None:
-    """Recompute one run's totals from its measurements.
+    """Recompute one run's totals from its measurements (``api.sums``).
 
     A run with measurements starts at its first measurement's start, and, once finished,
     ends at its last measurement's end, as ingestion and ``finish_run`` keep them.
     """
-    sums = run.measurements.aggregate(**SUMS, n=Count("id"), first=Min("start"), last=Max("end"))
-    times: dict[str, Any] = {"first_start": sums["first"], "last_end": sums["last"]}
-    if sums["first"] is not None:
-        times["started_at"] = sums["first"]
-        times["ended_at"] = Case(
-            When(ended_at__isnull=True, then=Value(None, output_field=DateTimeField())),
-            default=Value(sums["last"], output_field=DateTimeField()),
-            output_field=DateTimeField(),
-        )
-    Run.objects.filter(pk=run.pk).update(
-        **{name: sums[f"t_{name}"] or 0.0 for name in RUN_TOTALS},
-        measurement_count=sums["n"],
-        **times,
+    source = (
+        f"(SELECT i.*, {PLACEMENT} FROM api_measurement i "  # noqa: S608
+        f"JOIN api_run r ON r.id = i.run_id WHERE i.run_id = {int(run.pk)})"
     )
+    d = sums.dialect(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sums.set_runs(sums.run_sums(source), d, f"r.id = {int(run.pk)}"))
 
 
 @dataclass
@@ -253,10 +152,11 @@ def apply_dataset(
 
 def _point_at(measurements: Any, factor: Any) -> int:
     """Point measurements at ``factor`` and recompute their emissions; return how many."""
+    energy = '"cpu_energy_kwh" + "gpu_energy_kwh" + "ram_energy_kwh"'
     return Measurement.objects.filter(pk__in=measurements.values("pk")).update(
         factor=factor,
         intensity_g_per_kwh=factor.g_per_kwh,
-        emissions_kg=ENERGY * F("pue") * factor.g_per_kwh / 1000.0,
+        emissions_kg=RawSQL(emissions_sql(energy, '"pue"', "%s"), [factor.g_per_kwh]),  # noqa: S611
     )
 
 

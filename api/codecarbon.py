@@ -36,7 +36,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import ingest
+from api import ingest, schema
 from api.auth import ApiKeyAuthentication, KeyPrincipal, authenticate_key, require_ingest_key
 from api.importers.common import (
     MAX_SOURCE_PUE,
@@ -393,24 +393,24 @@ class EmissionsView(CodeCarbonView):
         # the POST's timestamp and lasts `duration`.
         start = end - timedelta(seconds=float(duration))
         gpu_count = int(run.hardware.get("gpu_count") or 0) if isinstance(run.hardware, dict) else 0
+        # What CodeCarbon computed itself, kept as client-reported beside the hub's figure.
+        kg, kwh = values["emissions_sum"], values["energy_consumed"]
         item: dict[str, Any] = {
             # CodeCarbon sends no id; one derived from the content makes a resend harmless.
-            "uuid": str(
-                # Parsed values, not the raw text: "Z" and "+00:00", or 10 and 10.0,
-                # are the same interval and must give the same id.
-                derived_uuid(
-                    "codecarbon-api",
-                    run.uuid,
-                    end.astimezone(UTC).isoformat(),
-                    duration,
-                    body.get("cpu_energy"),
-                    body.get("gpu_energy"),
-                    body.get("ram_energy"),
-                    body.get("energy_consumed"),
-                )
+            "uuid": derived_uuid(
+                "codecarbon-api",
+                run.uuid,
+                # Parsed values, not the raw text: "Z" and "+00:00", or 10 and 10.0, are the
+                # same interval and must give the same id.
+                end.astimezone(UTC).isoformat(),
+                duration,
+                body.get("cpu_energy"),
+                body.get("gpu_energy"),
+                body.get("ram_energy"),
+                body.get("energy_consumed"),
             ),
-            "start": start.isoformat(),
-            "end": end.isoformat(),
+            "start": start,
+            "end": end,
             "duration_s": float(duration),
             # IT power and energy: CodeCarbon's figures without the PUE it applied.
             "cpu_power_w": source.it_power(values["cpu_power"]),
@@ -419,6 +419,8 @@ class EmissionsView(CodeCarbonView):
             "cpu_utilization_pct": values["cpu_utilization_percent"],
             "gpu_utilization_pct": values["gpu_utilization_percent"],
             "ram_utilization_pct": values["ram_utilization_percent"],
+            "client_emissions_kg": kg,
+            "client_intensity_g_per_kwh": kg / kwh * 1000.0 if kg is not None and kwh else None,
         }
         for comp in ingest.COMPONENTS:
             energy = body.get(f"{comp}_energy")
@@ -426,17 +428,11 @@ class EmissionsView(CodeCarbonView):
                 item[f"{comp}_energy_kwh"] = _it_energy(source, energy)
                 if energy > 0:
                     item[f"{comp}_method"] = "imported"
-            else:
-                # Anything but a number is refused by clean_measurement with its field.
-                item[f"{comp}_energy_kwh"] = 0.0 if energy is None else energy
+            elif energy is not None:
+                # Anything but a number is refused by the schema with its field.
+                item[f"{comp}_energy_kwh"] = energy
         item["gpu_count"] = max(gpu_count, 1) if "gpu_method" in item else 0
-        clean = ingest.clean_measurement(item)
-        # What CodeCarbon computed itself, kept as client-reported beside the hub's figure.
-        kg, kwh = values["emissions_sum"], values["energy_consumed"]
-        clean.client_emissions_kg = kg
-        if kg is not None and kwh:
-            clean.client_intensity_g_per_kwh = kg / kwh * 1000.0
-        result = ingest.ingest_measurements(run, [clean])
+        result = ingest.ingest_measurements(run, [schema.measurement(item)])
         if sent_pue is not None and result.accepted:
             _remember_pue(run, source)
         return Response(

@@ -9,8 +9,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
+from rest_framework.views import set_rollback
 
 from api.ingest import Invalid
+from emissions_hub.middleware import (
+    DB_UNAVAILABLE_ERRORS,
+    RETRY_AFTER_S,
+    note_unavailable,
+    unavailable_body,
+)
 
 CODES = {
     400: "invalid",
@@ -21,11 +28,25 @@ CODES = {
     413: "too_large",
     415: "unsupported_media_type",
     429: "throttled",
+    503: "unavailable",
 }
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Shape every error as {"error", "message", "fields"?}."""
+    """Shape every error as {"error", "message", "fields"?}.
+
+    A lost database connection (raised by a view or by key authentication) is a 503 with
+    ``Retry-After``, not a 500: the client should wait and resend, not report a bug.
+    """
+    if isinstance(exc, DB_UNAVAILABLE_ERRORS):
+        request = context.get("request")
+        note_unavailable(exc, getattr(request, "path", "?"))
+        set_rollback()
+        return Response(
+            unavailable_body(),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"},
+        )
     if isinstance(exc, Invalid):
         body: dict[str, Any] = {"error": "invalid", "message": exc.message}
         if exc.fields:

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
-from api.ingest import EARLIEST
 from api.models import Experiment, Organisation, Project, Run, RunStatus
 from api.precision import rounded
+from api.schema import EARLIEST
 
 # --- input ------------------------------------------------------------------------------
 
@@ -91,36 +91,6 @@ def _plausible_time(value: datetime) -> datetime:
     if value > timezone.now() + timedelta(seconds=settings.API_MAX_FUTURE_S):
         raise serializers.ValidationError("is in the future")
     return value
-
-
-class MeasurementInSerializer(serializers.Serializer[Any]):
-    """Documents one measurement; validation is done by ``api.ingest.clean_measurement``."""
-
-    uuid = serializers.UUIDField()
-    seq = serializers.IntegerField(min_value=0, required=False)
-    node = serializers.CharField(max_length=200, required=False)
-    rank = serializers.IntegerField(min_value=0, required=False)
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
-    duration_s = FiniteFloatField(min_value=0, required=False)
-    cpu_energy_kwh = FiniteFloatField(min_value=0, max_value=100, required=False)
-    gpu_energy_kwh = FiniteFloatField(min_value=0, max_value=100, required=False)
-    ram_energy_kwh = FiniteFloatField(min_value=0, max_value=100, required=False)
-    cpu_power_w = FiniteFloatField(min_value=0, required=False, allow_null=True)
-    gpu_power_w = FiniteFloatField(min_value=0, required=False, allow_null=True)
-    ram_power_w = FiniteFloatField(min_value=0, required=False, allow_null=True)
-    cpu_utilization_pct = FiniteFloatField(min_value=0, required=False, allow_null=True)
-    gpu_utilization_pct = FiniteFloatField(min_value=0, required=False, allow_null=True)
-    ram_utilization_pct = FiniteFloatField(min_value=0, required=False, allow_null=True)
-    cpu_method = serializers.CharField(required=False)
-    gpu_method = serializers.CharField(required=False)
-    ram_method = serializers.CharField(required=False)
-    gpu_count = serializers.IntegerField(min_value=0, required=False)
-    epoch = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-
-
-class MeasurementBatchSerializer(serializers.Serializer[Any]):
-    measurements = MeasurementInSerializer(many=True)
 
 
 class IngestResultSerializer(serializers.Serializer[Any]):

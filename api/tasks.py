@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -59,3 +60,26 @@ def apply_organisation_basis(organisation_id: int, basis: str) -> int:
     if org is None:
         return 0
     return apply_basis(org, basis).measurements
+
+
+@shared_task(soft_time_limit=1800, time_limit=1900)
+def maintain_partitions() -> dict[str, Any]:
+    """Create the coming months' measurement partitions and drop raw months past
+    retention (``api.partitions.maintain``); return what it did. Idempotent."""
+    from api.partitions import maintain
+
+    done = maintain()
+    cutoff = done["cutoff"]
+    return {
+        "created": [m.isoformat() for m in done["created"]],
+        "dropped": [
+            {
+                "month": d["month"].isoformat(),
+                "measurement_count": d["measurement_count"],
+                "latest_end": d["latest_end"].isoformat() if d["latest_end"] else None,
+            }
+            for d in done["dropped"]
+        ],
+        "cutoff": cutoff.isoformat() if cutoff else None,
+        "skipped": done["skipped"],
+    }

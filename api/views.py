@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import ingest, queries
+from api import ingest, queries, schema
 from api.auth import require_ingest_key, visible_organisations, visible_projects
 from api.models import Experiment, Project, Run
 from api.precision import QuantityJSONRenderer
@@ -22,7 +22,6 @@ from api.serializers import (
     ExperimentCreateSerializer,
     FinishSerializer,
     IngestResultSerializer,
-    MeasurementBatchSerializer,
     PredictionSerializer,
     RangeSerializer,
     RunCreateSerializer,
@@ -136,18 +135,21 @@ class RunDetailView(HubView):
 class RunMeasurementsView(HubView):
     @extend_schema(
         summary="Post a batch of up to 1,000 measurements (idempotent by uuid)",
-        request=MeasurementBatchSerializer,
+        description="The body is checked against the measurement schema (`MeasurementIn`): "
+        "any bad item refuses the whole batch, naming each bad index and field.",
+        request={"application/json": schema.BATCH_SCHEMA},
         responses=IngestResultSerializer,
     )
     def post(self, request: Request, run_id: str) -> Response:
+        # Parse (the body straight into typed measurements), check, store: one statement
+        # finds and locks the key's run, stores the batch and returns the new totals.
         key = require_ingest_key(request)
-        run = _get(visible_runs(request).filter(project=key.project), run_id)
-        body = request.data
-        if not isinstance(body, dict) or "measurements" not in body:
-            raise ingest.Invalid("the body must be an object with a 'measurements' list")
-        batch = ingest.clean_batch(body["measurements"])
-        result = ingest.ingest_measurements(run, batch)
-        run = visible_runs(request).get(pk=run.pk)  # fresh totals, relations in one query
+        run_uuid = _uuid_or_404(run_id)
+        batch = schema.decode_batch(request.body)
+        stored = ingest.store(batch, project=key.project, run_uuid=run_uuid)
+        if stored is None:
+            raise Http404
+        result, run = stored
         return Response(
             {
                 "accepted": result.accepted,

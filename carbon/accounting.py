@@ -41,3 +41,10 @@ def emissions_kg(energy_kwh: float, pue: float, g_per_kwh: float) -> float:
     """Emissions in kg CO2e = IT energy (kWh) x PUE x intensity (g/kWh) / 1000."""
     intensity = check_non_negative(g_per_kwh, "g_per_kwh")
     return facility_energy_kwh(energy_kwh, pue) * intensity / 1000.0
+
+
+def emissions_sql(energy: str, pue: str, g_per_kwh: str) -> str:
+    """:func:`emissions_kg` as an SQL expression of three SQL operands, for the emissions
+    stored with each measurement (``api.ingest``) and re-applied factors
+    (``api.aggregates``): the same products in the same order, so the floats agree."""
+    return f"(({energy}) * ({pue}) * ({g_per_kwh}) / 1000.0)"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from reports.schedule import BEAT_SCHEDULE as REPORTS_BEAT_SCHEDULE
@@ -86,6 +87,20 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(str(DATABASES["default"]["NAME"])).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+else:
+    # PostgreSQL's JIT compiles a plan whose estimated cost is high; the ingest statement's
+    # per-row hour split is over-estimated, and compiling it costs ~100 ms per post, far
+    # more than the statement itself. The hub's queries are short: JIT stays off.
+    # The ingest statement is prepared once per connection (api.ingest.store; Django's own
+    # queries are bound on the client and never prepared): its generic plan is used from
+    # the first execution, which saves its ~3 ms of planning on every post.
+    # Django disables prepared statements; a threshold no query reaches turns them back on
+    # for the statements that ask (prepare=True) and for nothing else. Behind PgBouncer in
+    # transaction mode, that needs PgBouncer 1.21+ with max_prepared_statements set.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        options="-c jit=off -c plan_cache_mode=force_generic_plan",
+        prepare_threshold=2**31 - 1,
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -110,6 +125,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it sees every failure below it: /api/ answers 503 JSON, not 500 HTML,
+    # while the database is unreachable.
+    "emissions_hub.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "api.errors.BodySizeLimitMiddleware",
@@ -174,6 +192,14 @@ API_MAX_BATCH = 1000
 API_MAX_FUTURE_S = env_int("API_MAX_FUTURE_S", 300)
 # A running run that has not reported for this long is marked lost.
 RUN_LOST_AFTER_S = env_int("RUN_LOST_AFTER_S", 3600)
+# Looked-up API keys are trusted this long in each web process (0: every request queries);
+# a revoked key is refused by every web process within API_KEY_CACHE_S seconds.
+API_KEY_CACHE_S = env_int("API_KEY_CACHE_S", 5)
+# Raw measurements on PostgreSQL live in monthly partitions (api.partitions): months made
+# ahead of time, and how many whole months before the current one keep their raw rows
+# (0: forever). Retention never touches hourly aggregates or run totals.
+API_PARTITIONS_AHEAD_MONTHS = env_int("API_PARTITIONS_AHEAD_MONTHS", 3)
+MEASUREMENT_RETENTION_MONTHS = env_int("MEASUREMENT_RETENTION_MONTHS", 0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -196,6 +222,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Energy and carbon emissions of ML computing: ingestion and read API.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The measurement body's schema comes from the msgspec Structs that enforce it.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.openapi_hook",
+    ],
 }
 
 # Celery: a Redis broker when CELERY_BROKER_URL is set, otherwise tasks run eagerly in
@@ -209,6 +240,11 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "mark-lost-runs": {"task": "api.tasks.mark_lost_runs", "schedule": 300.0},
+    # Daily: the coming months' measurement partitions, and raw-data retention.
+    "maintain-partitions": {
+        "task": "api.tasks.maintain_partitions",
+        "schedule": crontab(hour=1, minute=15),
+    },
 }
 # Daily at 02:00 UTC: last closed quarter's report for every organisation (idempotent).
 CELERY_BEAT_SCHEDULE.update(REPORTS_BEAT_SCHEDULE)

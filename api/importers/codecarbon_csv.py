@@ -57,8 +57,8 @@ from api.importers.common import (
     text,
     usable_location,
 )
-from api.ingest import parse_time
 from api.models import Experiment, ImportFormat, Project
+from api.schema import parse_time
 
 REQUIRED = ("timestamp", "run_id", "duration", "cpu_energy", "gpu_energy", "ram_energy")
 SIGNATURE = {"run_id", "duration", "energy_consumed", "cpu_energy", "emissions"}

@@ -14,6 +14,7 @@ from django.db import transaction
 from api import ingest
 from api.accounting import LocationError, place
 from api.models import Project, Run, RunSource, RunStatus
+from api.schema import MeasurementIn, measurement
 
 # Namespace of every UUID the hub derives for foreign data (CodeCarbon posts, file rows):
 # the same input always gives the same UUID, so a resend or a re-upload counts once.
@@ -203,7 +204,7 @@ def usable_location(
 
 @dataclass
 class Row:
-    """One interval read from a file, ready for ``api.ingest.clean_measurement``."""
+    """One interval read from a file, ready for ``api.schema.measurement``."""
 
     line: int
     run_key: str
@@ -320,9 +321,9 @@ def _pieces(row: Row) -> list[dict[str, Any]]:
         start = row.start + span * i
         end = row.end if i == parts - 1 else row.start + span * (i + 1)
         item: dict[str, Any] = {
-            "uuid": str(row.uuid if parts == 1 else derived_uuid(row.uuid, i, parts)),
-            "start": start.isoformat(),
-            "end": end.isoformat(),
+            "uuid": row.uuid if parts == 1 else derived_uuid(row.uuid, i, parts),
+            "start": start,
+            "end": end,
             "duration_s": (end - start).total_seconds(),
             "gpu_count": row.gpu_count if row.energies.get("gpu", 0) > 0 else 0,
             "epoch": row.epoch,
@@ -339,29 +340,26 @@ def _pieces(row: Row) -> list[dict[str, Any]]:
             util = row.utilisation.get(comp)
             if util is not None and util >= 0:
                 item[f"{comp}_utilization_pct"] = util
-        item["_share"] = (
-            (sum(item[f"{c}_energy_kwh"] for c in ingest.COMPONENTS) / total)
-            if total
-            else 1 / parts
-        )
+        if row.client_emissions_kg is not None:
+            # The tool's own figure, split like the energy it belongs to.
+            share = (
+                sum(item[f"{c}_energy_kwh"] for c in ingest.COMPONENTS) / total
+                if total
+                else 1 / parts
+            )
+            item["client_emissions_kg"] = row.client_emissions_kg * share
+            if row.client_energy_kwh:
+                item["client_intensity_g_per_kwh"] = (
+                    row.client_emissions_kg / row.client_energy_kwh * 1000.0
+                )
         out.append(item)
     return out
 
 
-def clean_row(row: Row) -> list[ingest.CleanMeasurement]:
-    """Validate a row with the same checks as the API; raise ``ingest.Invalid``."""
-    cleaned: list[ingest.CleanMeasurement] = []
-    for item in _pieces(row):
-        share = item.pop("_share")
-        m = ingest.clean_measurement(item)
-        if row.client_emissions_kg is not None:
-            m.client_emissions_kg = row.client_emissions_kg * share
-            if row.client_energy_kwh:
-                m.client_intensity_g_per_kwh = (
-                    row.client_emissions_kg / row.client_energy_kwh * 1000.0
-                )
-        cleaned.append(m)
-    return cleaned
+def clean_row(row: Row) -> list[MeasurementIn]:
+    """The typed measurements of a row, with the same checks as the API; raise
+    ``Invalid``."""
+    return [measurement(item) for item in _pieces(row)]
 
 
 def describe_invalid(exc: ingest.Invalid) -> str:
@@ -377,7 +375,7 @@ def ingest_parsed(project: Project, parsed: Parsed) -> ImportReport:
     are accepted go in under one transaction, so no half-imported file is left behind.
     """
     report = ImportReport(format=parsed.format, skipped=list(parsed.skipped))
-    by_run: dict[str, list[tuple[Row, list[ingest.CleanMeasurement]]]] = {}
+    by_run: dict[str, list[tuple[Row, list[MeasurementIn]]]] = {}
     for row in parsed.rows:
         try:
             cleaned = clean_row(row)
@@ -404,7 +402,7 @@ def ingest_parsed(project: Project, parsed: Parsed) -> ImportReport:
 
 
 def _ingest_run(
-    project: Project, info: RunInfo, rows: list[tuple[Row, list[ingest.CleanMeasurement]]]
+    project: Project, info: RunInfo, rows: list[tuple[Row, list[MeasurementIn]]]
 ) -> ImportedRun:
     batch = [m for _, cleaned in rows for m in cleaned]
     first = min(m.start for m in batch)

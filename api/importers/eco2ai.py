@@ -47,8 +47,8 @@ from api.importers.common import (
     text,
     usable_location,
 )
-from api.ingest import parse_time
 from api.models import ImportFormat
+from api.schema import parse_time
 
 COLUMNS = {
     "id": "id",

@@ -110,18 +110,25 @@ def test_an_interval_ending_on_the_hour_stays_in_its_hour(cast: Cast, client: Cl
     run = create(client, cast)
     post(client, cast, run["id"], [measurement(start=BASE, duration_s=3600)])
     assert UsageHour.objects.count() == 1
-    assert ingest.hour_shares(BASE, BASE) == [(BASE, 1.0)]
+    # An interval of zero length lies wholly in its start hour.
+    zero = measurement(start=BASE + timedelta(minutes=30), duration_s=0, cpu_kwh=0, gpu_kwh=0)
+    zero["ram_energy_kwh"] = 0.0
+    post(client, cast, run["id"], [zero])
+    assert list(UsageHour.objects.values_list("hour", "measurement_count")) == [(BASE, 2)]
 
 
-def test_hour_shares_do_not_depend_on_the_time_zone_given() -> None:
-    paris = datetime(2025, 6, 2, 12, 30, tzinfo=UTC).astimezone(timezone(timedelta(hours=2)))
-    a = ingest.hour_shares(paris, paris + timedelta(minutes=90))
-    b = ingest.hour_shares(
-        datetime(2025, 6, 2, 12, 30, tzinfo=UTC), datetime(2025, 6, 2, 14, 0, tzinfo=UTC)
-    )
-    assert a == b
-    assert [h.hour for h, _ in a] == [12, 13]
-    assert [s for _, s in a] == pytest.approx([1 / 3, 2 / 3])
+def test_hour_shares_do_not_depend_on_the_time_zone_given(cast: Cast, client: Client) -> None:
+    paris = timezone(timedelta(hours=2))
+    start = datetime(2025, 6, 2, 12, 30, tzinfo=UTC)
+    for n, tz in enumerate([paris, UTC]):
+        run = create(client, cast, run_key=f"tz-{n}")
+        item = measurement(start=start, duration_s=5400, cpu_kwh=0.0, gpu_kwh=0.9, ram_kwh=0.0)
+        item["start"] = start.astimezone(tz).isoformat()
+        item["end"] = (start + timedelta(minutes=90)).astimezone(tz).isoformat()
+        post(client, cast, run["id"], [item])
+    hours = UsageHour.objects.order_by("hour")
+    assert [h.hour.hour for h in hours] == [12, 13]
+    assert [h.gpu_energy_kwh for h in hours] == pytest.approx([0.6, 1.2])
 
 
 @PROPERTY

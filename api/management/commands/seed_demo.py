@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from api import ingest
 from api.models import ApiKey, Membership, Organisation, Project, Role, Run, RunStatus
+from api.schema import MeasurementIn, Method
 
 # (name, description, location defaults, hosting, experiments)
 PROJECTS: list[dict[str, Any]] = [
@@ -183,7 +184,7 @@ class Command(BaseCommand):
         duration = hours * 3600.0
         step = duration / n
         util = rng.uniform(0.6, 0.98)
-        batch: list[ingest.CleanMeasurement] = []
+        batch: list[MeasurementIn] = []
         failed = rng.random() < 0.08
         lost = not failed and rng.random() < 0.03
         stop_at = n if not (failed or lost) else rng.randint(5, n - 5)
@@ -197,8 +198,9 @@ class Command(BaseCommand):
             cpu_p = cpu_tdp * (0.1 + 0.9 * (0.3 * u) ** 3) + 20
             ram_p = ram_gb * 0.3725
             to_kwh = step / 3_600_000.0
+            cpu_method: Method = "rapl" if rng.random() < 0.6 else "tdp_model"
             batch.append(
-                ingest.CleanMeasurement(
+                MeasurementIn(
                     uuid=uuid.uuid4(),
                     seq=k,
                     node="node-01",
@@ -206,14 +208,18 @@ class Command(BaseCommand):
                     start=start,
                     end=end,
                     duration_s=step,
-                    energies={"cpu": cpu_p * to_kwh, "gpu": gpu_p * to_kwh, "ram": ram_p * to_kwh},
-                    powers={"cpu": cpu_p, "gpu": gpu_p, "ram": ram_p},
-                    utilisation={"cpu": 30.0 * u, "gpu": 100.0 * u, "ram": 40.0},
-                    methods={
-                        "cpu": "rapl" if rng.random() < 0.6 else "tdp_model",
-                        "gpu": "nvml_energy",
-                        "ram": "constant",
-                    },
+                    cpu_energy_kwh=cpu_p * to_kwh,
+                    gpu_energy_kwh=gpu_p * to_kwh,
+                    ram_energy_kwh=ram_p * to_kwh,
+                    cpu_power_w=cpu_p,
+                    gpu_power_w=gpu_p,
+                    ram_power_w=ram_p,
+                    cpu_utilization_pct=30.0 * u,
+                    gpu_utilization_pct=100.0 * u,
+                    ram_utilization_pct=40.0,
+                    cpu_method=cpu_method,
+                    gpu_method="nvml_energy",
+                    ram_method="constant",
                     gpu_count=gpus,
                     epoch=int(k * epochs / n),
                 )
