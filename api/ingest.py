@@ -383,7 +383,7 @@ def store(
     # Server-side binding and a prepared statement: the statement is parsed and planned
     # once per connection, and the arrays travel as binary parameters. (Django's own
     # cursors bind on the client, which re-sends and re-plans the whole text each time.)
-    with psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         row = cursor.fetchone()
     if row is None:

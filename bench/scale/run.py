@@ -312,8 +312,10 @@ def load(n: int, url: str) -> dict[str, float]:
 
         with psycopg.connect(url, autocommit=True) as conn:
             cur = conn.execute(insert, bounds)
+            before = done[0]
             done[0] += cur.rowcount
-            say(f"    {done[0]:>12,} measurements ({time.perf_counter() - t1:5.0f} s)")
+            if done[0] * 5 // n != before * 5 // n:  # every fifth
+                say(f"    {done[0]:>12,} measurements ({time.perf_counter() - t1:5.0f} s)")
             return cur.rowcount
 
     with ThreadPoolExecutor(max_workers=2) as pool:
