@@ -340,61 +340,28 @@ def _run_key(project: Project, body: dict[str, Any], started: Any) -> str:
     return f"codecarbon:{derived_uuid('codecarbon-run', project.uuid, fingerprint, bucket)}"
 
 
-# The longest interval one POST may cover (a year), checked before any date arithmetic.
-MAX_DURATION_S = 366 * 86400.0
-
-EMISSION_NUMBERS = {
-    "emissions_sum": 1e6,
-    "emissions_rate": 1e6,
-    "cpu_power": ingest.MAX_POWER_W,
-    "gpu_power": ingest.MAX_POWER_W,
-    "ram_power": ingest.MAX_POWER_W,
-    "energy_consumed": ingest.MAX_INTERVAL_KWH * 10,
-    "cpu_utilization_percent": 100_000.0,
-    "gpu_utilization_percent": 100_000.0,
-    "ram_utilization_percent": 100_000.0,
-    "wue": 1000.0,
-}
-
-
 class EmissionsView(CodeCarbonView):
     @extend_schema(
         summary="CodeCarbon: one interval of a run (idempotent)",
-        request=dict,
+        request={"application/json": schema.EMISSION_SCHEMA},
         responses={201: dict},
     )
     def post(self, request: Request) -> Response:
         key = self.key(request)
-        body = _body(request)
-        try:
-            run_uuid = uuidlib.UUID(str(body.get("run_id")))
-        except ValueError:
-            raise ingest.Invalid(
-                "run_id must be the id that POST /runs answered", {"run_id": "is not a UUID"}
-            ) from None
+        # Parse and check against the declared schema (api.schema.CodeCarbonEmission).
+        e, body = schema.decode_emission(request.body)
         run = (
-            Run.objects.filter(project=key.project, uuid=run_uuid).select_related("factor").first()
+            Run.objects.filter(project=key.project, uuid=e.run_id).select_related("factor").first()
         )
         if run is None:
             raise Http404
-        errors: dict[str, str] = {}
-        values = {name: _bounded(body, name, hi, errors) for name, hi in EMISSION_NUMBERS.items()}
-        sent_pue = _pue_in(body, errors)
-        source = _source_pue(run, sent_pue)
-        end = ingest.parse_time(body.get("timestamp"), "timestamp", errors)
-        duration = body.get("duration")
-        duration = _bounded(body, "duration", MAX_DURATION_S, errors)
-        if duration is None and "duration" not in errors:
-            errors["duration"] = "is required, in seconds"
-        if errors:
-            raise ingest.Invalid("invalid emission", errors)
-        assert end is not None and duration is not None
+        source = _source_pue(run, e.pue)
+        end, duration = e.timestamp, e.duration
         # Kept exactly as sent (CodeCarbon truncates to whole seconds): the interval ends at
         # the POST's timestamp and lasts `duration`.
-        start = end - timedelta(seconds=float(duration))
+        start = end - timedelta(seconds=duration)
         gpu_count = int(run.hardware.get("gpu_count") or 0) if isinstance(run.hardware, dict) else 0
-        # What CodeCarbon computed itself, kept as client-reported beside the hub's figure.
-        kg, kwh = values["emissions_sum"], values["energy_consumed"]
+        kg, kwh = e.emissions_sum, e.energy_consumed
         item: dict[str, Any] = {
             # CodeCarbon sends no id; one derived from the content makes a resend harmless.
             "uuid": derived_uuid(
@@ -413,27 +380,26 @@ class EmissionsView(CodeCarbonView):
             "end": end,
             "duration_s": float(duration),
             # IT power and energy: CodeCarbon's figures without the PUE it applied.
-            "cpu_power_w": source.it_power(values["cpu_power"]),
-            "gpu_power_w": source.it_power(values["gpu_power"]),
-            "ram_power_w": source.it_power(values["ram_power"]),
-            "cpu_utilization_pct": values["cpu_utilization_percent"],
-            "gpu_utilization_pct": values["gpu_utilization_percent"],
-            "ram_utilization_pct": values["ram_utilization_percent"],
+            "cpu_power_w": source.it_power(e.cpu_power),
+            "gpu_power_w": source.it_power(e.gpu_power),
+            "ram_power_w": source.it_power(e.ram_power),
+            "cpu_utilization_pct": e.cpu_utilization_percent,
+            "gpu_utilization_pct": e.gpu_utilization_percent,
+            "ram_utilization_pct": e.ram_utilization_percent,
+            # What CodeCarbon computed itself, kept as client-reported beside the hub's figure.
             "client_emissions_kg": kg,
             "client_intensity_g_per_kwh": kg / kwh * 1000.0 if kg is not None and kwh else None,
         }
         for comp in ingest.COMPONENTS:
-            energy = body.get(f"{comp}_energy")
-            if isinstance(energy, int | float) and not isinstance(energy, bool):
+            energy = getattr(e, f"{comp}_energy")
+            if energy is not None:
+                # Checked (and refused with its field) as the measurement's energy.
                 item[f"{comp}_energy_kwh"] = _it_energy(source, energy)
                 if energy > 0:
                     item[f"{comp}_method"] = "imported"
-            elif energy is not None:
-                # Anything but a number is refused by the schema with its field.
-                item[f"{comp}_energy_kwh"] = energy
         item["gpu_count"] = max(gpu_count, 1) if "gpu_method" in item else 0
         result = ingest.ingest_measurements(run, [schema.measurement(item)])
-        if sent_pue is not None and result.accepted:
+        if e.pue is not None and result.accepted:
             _remember_pue(run, source)
         return Response(
             {"run_id": str(run.uuid), "accepted": result.accepted, "duplicates": result.duplicates},

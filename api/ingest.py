@@ -379,18 +379,37 @@ def store(
     else:
         assert project is not None and run_uuid is not None
         sql, params["run_uuid"], params["project"] = PG_BY_KEY, run_uuid, project.pk
-    connection.ensure_connection()
-    # Server-side binding and a prepared statement: the statement is parsed and planned
-    # once per connection, and the arrays travel as binary parameters. (Django's own
-    # cursors bind on the client, which re-sends and re-plans the whole text each time.)
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        row = cursor.fetchone()
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint: the retry below needs a live transaction
+                row = _execute(sql, params)
+        else:
+            row = _execute(sql, params)
+    except IntegrityError as exc:
+        if "no partition" not in str(exc):
+            raise
+        # A partition this process believed in is gone (dropped by retention, or by a
+        # migration run elsewhere): look again, create it, and store once more.
+        partitions.forget()
+        partitions.ensure_partitions(m.start for m in batch)
+        row = _execute(sql, params)
     if row is None:
         return None
     accepted = int(row[0])
     stored = _run_from_row(row, project or (run.project if run is not None else None))
     return IngestResult(accepted, len(batch) - accepted), stored
+
+
+def _execute(sql: str, params: dict[str, Any]) -> Any:
+    """Run the store statement; return its one row (None when the run was not found).
+
+    Server-side binding and a prepared statement: the statement is parsed and planned once
+    per connection and the arrays travel as binary parameters (Django's own cursors bind on
+    the client, which re-sends and re-plans the whole text each time)."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
 
 
 def ingest_measurements(run: Run, batch: Sequence[MeasurementIn]) -> IngestResult:

@@ -542,7 +542,7 @@ class UsageHour(models.Model):
     """Aggregate per project, UTC hour, zone, provider and factor.
 
     A measurement that spans several hours is split across them in proportion to time
-    (``api.ingest.hour_shares``); its ``measurement_count`` is counted in its start hour.
+    (``api.sums.hour_rows``); its ``measurement_count`` is counted in its start hour.
 
     Kept current at ingestion by an additive upsert, so pages and reports read these rows
     rather than raw measurements. Day, week, month and quarter figures are sums of hours.

@@ -378,7 +378,7 @@ class _Spread:
 def run_methods(run: Run) -> list[dict[str, Any]]:
     """How each component's energy of one run was obtained: per component and method,
     the energy in kWh and the number of intervals. Reads only that run's measurements
-    (through the ``api_measurement_run_start`` index)."""
+    (through the unique ``(run_id, start, uuid)`` index)."""
     out: list[dict[str, Any]] = []
     for comp in ("cpu", "gpu", "ram"):
         rows = (

@@ -62,7 +62,13 @@ class Invalid(ValueError):
 class MeasurementIn(msgspec.Struct, kw_only=True):
     """One interval of one process (rank) on one node, as clients send it."""
 
-    uuid: Annotated[uuidlib.UUID, Meta(description="client id; makes resending harmless")]
+    uuid: Annotated[
+        uuidlib.UUID,
+        Meta(
+            description="client id; makes resending harmless",
+            extra={"message": "is required and must be a UUID (it makes resending harmless)"},
+        ),
+    ]
     start: datetime
     end: datetime
     duration_s: Annotated[float, Meta(ge=0.0, le=MAX_DURATION_S)] | None = None
@@ -103,35 +109,92 @@ class Batch(msgspec.Struct):
     measurements: list[MeasurementIn]
 
 
+# The highest PUE a foreign tool may state (above it is not a data-centre PUE).
+MAX_SOURCE_PUE = 10.0
+Kg = Annotated[float, Meta(ge=0.0, le=1e6)]
+
+
+class CodeCarbonEmission(msgspec.Struct, kw_only=True):
+    """The body of CodeCarbon's ``POST /emissions``: one interval of a run (docs/codecarbon.md).
+
+    Energies are checked as the measurement's, once CodeCarbon's PUE is divided out."""
+
+    run_id: Annotated[
+        uuidlib.UUID, Meta(extra={"message": "must be the id that POST /runs answered"})
+    ]
+    timestamp: datetime
+    duration: Annotated[
+        float, Meta(ge=0.0, le=MAX_DURATION_S, extra={"missing": "is required, in seconds"})
+    ]
+    emissions_sum: Kg | None = None
+    emissions_rate: Kg | None = None
+    cpu_power: Power | None = None
+    gpu_power: Power | None = None
+    ram_power: Power | None = None
+    cpu_energy: float | None = None
+    gpu_energy: float | None = None
+    ram_energy: float | None = None
+    energy_consumed: Annotated[float, Meta(ge=0.0, le=10 * MAX_INTERVAL_KWH)] | None = None
+    cpu_utilization_percent: Utilisation | None = None
+    gpu_utilization_percent: Utilisation | None = None
+    ram_utilization_percent: Utilisation | None = None
+    wue: Annotated[float, Meta(ge=0.0, le=1000.0)] | None = None
+    # A hub extension of CodeCarbon's call: the PUE the tracker applied.
+    pue: Annotated[float, Meta(gt=0.0, le=MAX_SOURCE_PUE)] | None = None
+
+
 _batch_decoder = msgspec.json.Decoder(Batch)
 _plain_decoder = msgspec.json.Decoder()
-_FIELDS = {f.name: f for f in mi.type_info(ForeignMeasurement).fields}  # type: ignore[attr-defined]
+
+
+def _fields(kind: type[msgspec.Struct]) -> dict[str, Any]:
+    return {f.name: f for f in mi.type_info(kind).fields}  # type: ignore[attr-defined]
+
+
+_FIELDS = {kind: _fields(kind) for kind in (MeasurementIn, ForeignMeasurement, CodeCarbonEmission)}
+# Valid values of the required fields, so that one field at a time can be tried.
+_MINIMAL: dict[type[msgspec.Struct], dict[str, Any]] = {
+    MeasurementIn: {"uuid": uuidlib.UUID(int=0), "start": EARLIEST, "end": EARLIEST},
+    CodeCarbonEmission: {"run_id": uuidlib.UUID(int=0), "timestamp": EARLIEST, "duration": 0.0},
+}
+_MINIMAL[ForeignMeasurement] = _MINIMAL[MeasurementIn]
 
 
 # --- messages derived from the declared constraints ---------------------------------------
 
 
-def _bare(t: mi.Type) -> tuple[mi.Type, bool]:
-    """The type without ``None``, and whether None is allowed."""
-    optional = False
-    if isinstance(t, mi.UnionType):
-        members = t.types
-        rest = [x for x in members if not isinstance(x, mi.NoneType)]
-        t, optional = rest[0], len(rest) < len(members)
+def _bare(t: mi.Type) -> tuple[mi.Type, dict[str, Any]]:
+    """The type without ``None`` and its metadata, and the field's own ``extra``."""
+    extra: dict[str, Any] = {}
     if isinstance(t, mi.Metadata):
-        t = t.type
-    return t, optional
+        extra, t = dict(t.extra or {}), t.type
+    if isinstance(t, mi.UnionType):
+        t = next(x for x in t.types if not isinstance(x, mi.NoneType))
+    if isinstance(t, mi.Metadata):
+        extra, t = {**(t.extra or {}), **extra}, t.type
+    return t, extra
 
 
-def explain(name: str, value: Any) -> str:
-    """Why ``value`` does not fit the declared type of field ``name``."""
-    t, _ = _bare(_FIELDS[name].type)
+def explain(name: str, value: Any, kind: type[msgspec.Struct] = ForeignMeasurement) -> str:
+    """Why ``value`` does not fit the declared type of field ``name`` of ``kind``.
+
+    ``value`` is ``MISSING`` for a required field that was not sent. A field may carry its
+    own wording in ``Meta(extra={"message": ..., "missing": ...})``."""
+    t, extra = _bare(_FIELDS[kind][name].type)
+    if value is MISSING and "missing" in extra:
+        return str(extra["missing"])
+    if "message" in extra:
+        return str(extra["message"])
+    if value is MISSING:
+        value = None
     if isinstance(t, mi.FloatType):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "must be a number"
         number = float(value) if isinstance(value, float) or abs(value) < 2**1000 else float("inf")
         if number != number or number in (float("inf"), float("-inf")):
             return "must be a finite number (NaN and infinity are refused)"
+        if t.gt is not None and number <= t.gt:
+            return f"must be above {t.gt:g}"
         if t.ge is not None and number < t.ge:
             return "must not be negative" if t.ge == 0 else f"must be at least {t.ge:g}"
         return f"must be at most {t.le:g}"
@@ -144,7 +207,7 @@ def explain(name: str, value: Any) -> str:
             return "must be a string"
         return f"must be at most {t.max_length} characters"
     if isinstance(t, mi.UUIDType):
-        return "is required and must be a UUID (it makes resending harmless)"
+        return "must be a UUID"
     if isinstance(t, mi.DateTimeType):
         if not isinstance(value, str):
             return "is required, as an ISO 8601 timestamp"
@@ -154,24 +217,22 @@ def explain(name: str, value: Any) -> str:
     return "has the wrong type"
 
 
-def _field_errors(item: dict[str, Any], kind: type[MeasurementIn]) -> dict[str, str]:
-    """Every field of a raw item that does not fit its declared type."""
+MISSING = object()
+
+
+def field_errors(item: dict[str, Any], kind: type[msgspec.Struct]) -> dict[str, str]:
+    """Every field of a raw item that does not fit its declared type, with why."""
     errors: dict[str, str] = {}
-    for f in mi.type_info(kind).fields:  # type: ignore[attr-defined]
-        if f.name not in item:
+    for name, f in _FIELDS[kind].items():
+        if name not in item or item[name] is None:
             if f.required:
-                errors[f.name] = explain(f.name, None)
+                errors[name] = explain(name, MISSING, kind)
             continue
-        value = item[f.name]
         try:
-            msgspec.convert({**_MINIMAL, f.name: value}, kind)
+            msgspec.convert({**_MINIMAL[kind], name: item[name]}, kind)
         except msgspec.ValidationError:
-            errors[f.name] = explain(f.name, value)
+            errors[name] = explain(name, item[name], kind)
     return errors
-
-
-# The required fields, valid, so that one field at a time can be tried against the schema.
-_MINIMAL = {"uuid": "00000000-0000-0000-0000-000000000000", "start": EARLIEST, "end": EARLIEST}
 
 
 # --- the rules between fields ---------------------------------------------------------------
@@ -320,12 +381,29 @@ def measurement(
     try:
         m = msgspec.convert(values, kind)
     except msgspec.ValidationError:
-        fields = _field_errors(values, kind)
+        fields = field_errors(values, kind)
         raise Invalid("invalid measurement", fields or {"measurement": "is invalid"}) from None
     errors = complete(m, now or timezone.now())
     if errors:
         raise Invalid("invalid measurement", errors)
     return m
+
+
+def decode_emission(body: bytes) -> tuple[CodeCarbonEmission, dict[str, Any]]:
+    """Parse and check CodeCarbon's ``POST /emissions`` body; return it typed and as sent
+    (the derived interval id is made from the values as sent). Raise :class:`Invalid`."""
+    try:
+        raw = _plain_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise Invalid(_not_json(body, exc)) from None
+    if not isinstance(raw, dict):
+        raise Invalid("The body must be a JSON object.")
+    try:
+        emission = msgspec.convert(raw, CodeCarbonEmission)
+    except msgspec.ValidationError:
+        raise Invalid("invalid emission", field_errors(raw, CodeCarbonEmission)) from None
+    emission.timestamp = _as_utc(emission.timestamp)
+    return emission, raw
 
 
 def parse_time(raw: Any, name: str, errors: dict[str, str]) -> datetime | None:
@@ -340,8 +418,8 @@ def parse_time(raw: Any, name: str, errors: dict[str, str]) -> datetime | None:
         return None
 
 
-(BATCH_SCHEMA,), COMPONENTS_SCHEMAS = msgspec.json.schema_components(
-    [Batch], ref_template="#/components/schemas/{name}"
+(BATCH_SCHEMA, EMISSION_SCHEMA), COMPONENTS_SCHEMAS = msgspec.json.schema_components(
+    [Batch, CodeCarbonEmission], ref_template="#/components/schemas/{name}"
 )
 
 
