@@ -386,7 +386,10 @@ def time_get(client: Any, url: str, requests: int, warm: int = 3) -> list[float]
     """Milliseconds of ``requests`` GETs of ``url`` through a Django test client, after
     ``warm`` untimed ones; BenchError on a non-200 answer."""
     for _ in range(warm):
-        response = client.get(url)
+        try:
+            response = client.get(url)
+        except Exception as exc:  # the test client re-raises the view's exception
+            raise BenchError(f"GET {url} raised {exc!r}") from exc
         if response.status_code != 200:
             raise BenchError(
                 f"GET {url} answered {response.status_code}: {response.content[:400]!r}"

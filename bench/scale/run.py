@@ -123,8 +123,9 @@ def _fingerprint(n: int) -> str:
     with connection.cursor() as cur:
         cur.execute("SELECT app, name FROM django_migrations ORDER BY app, name")
         migrations = ",".join(f"{a}.{m}" for a, m in cur.fetchall())
-    # The generator's own code and constants: a changed generator reloads.
-    generator = inspect.getsource(load) + inspect.getsource(_plan)
+    # What shapes the data: the generating SQL, the plan and the constants (bump
+    # GENERATOR_VERSION for a change elsewhere in load()).
+    generator = measurement_insert() + inspect.getsource(_plan)
     shape = repr((BIG_RUN, PER_RUN, INTERVAL_S, SPAN_DAYS, PROJECTS, ORG_OF_PROJECT, LOCATIONS))
     text = f"{GENERATOR_VERSION}|{n}|{migrations}|{generator}|{shape}"
     return hashlib.sha256(text.encode()).hexdigest()
@@ -162,6 +163,49 @@ def _plan(n: int) -> list[tuple[int, int, float]]:
     return plan
 
 
+def measurement_insert() -> str:
+    """The SQL that generates the measurements of the runs of ``bench_scale_plan`` whose
+    ids lie between its two parameters."""
+    try:
+        from carbon.accounting import emissions_sql
+    except ImportError:  # an older hub: the same arithmetic
+
+        def emissions_sql(energy: str, pue: str, g_per_kwh: str) -> str:
+            return f"(({energy}) * ({pue}) * ({g_per_kwh}) / 1000.0)"
+
+    energy = "e.cpu + e.gpu + e.ram"
+    return f"""
+        INSERT INTO api_measurement (uuid, run_id, node, rank, seq, start, "end", duration_s,
+            cpu_energy_kwh, gpu_energy_kwh, ram_energy_kwh, cpu_power_w, gpu_power_w,
+            ram_power_w, cpu_utilization_pct, gpu_utilization_pct, ram_utilization_pct,
+            cpu_method, gpu_method, ram_method, gpu_count, epoch, pue, intensity_g_per_kwh,
+            emissions_kg, factor_id, client_intensity_g_per_kwh, client_emissions_kg, received)
+        SELECT gen_random_uuid(), r.id, 'node-0', 0, k,
+            r.started_at + k * interval '{INTERVAL_S} seconds',
+            r.started_at + (k + 1) * interval '{INTERVAL_S} seconds', {INTERVAL_S},
+            e.cpu, e.gpu, e.ram, e.cpu * {3_600_000 / INTERVAL_S}, e.gpu * {3_600_000 / INTERVAL_S},
+            e.ram * {3_600_000 / INTERVAL_S}, 40 + mod(k, 50), 60 + mod(k, 40), 30,
+            m.cpu, m.gpu, m.ram, 1, k / 100, r.pue, f.g_per_kwh,
+            {emissions_sql(energy, "r.pue", "f.g_per_kwh")}, r.factor_id,
+            CASE WHEN m.cpu = 'imported' THEN f.g_per_kwh END,
+            CASE WHEN m.cpu = 'imported' THEN {emissions_sql(energy, "1.0", "f.g_per_kwh")} END,
+            r.started_at + (k + 1) * interval '{INTERVAL_S} seconds' + interval '5 seconds'
+        FROM bench_scale_plan pl
+        JOIN api_run r ON r.id = pl.run_id
+        JOIN api_emissionfactor f ON f.id = r.factor_id
+        CROSS JOIN LATERAL (SELECT
+            CASE WHEN mod(r.id, 13) = 0 THEN 'imported' WHEN mod(r.id, 5) = 0 THEN 'tdp_model'
+                 ELSE 'rapl' END AS cpu,
+            CASE WHEN mod(r.id, 13) = 0 THEN 'imported' WHEN mod(r.id, 5) = 0 THEN 'tdp_model'
+                 ELSE 'nvml_energy' END AS gpu,
+            CASE WHEN mod(r.id, 13) = 0 THEN 'imported' ELSE 'constant' END AS ram) AS m
+        CROSS JOIN LATERAL generate_series(0, pl.n - 1) AS k
+        CROSS JOIN LATERAL (SELECT 0.0005::float8 + mod(k * 7 + r.id, 13) * 0.00002::float8 AS cpu,
+            0.004::float8 + mod(k + r.id, 11) * 0.0003::float8 AS gpu, 0.0001::float8 AS ram) AS e
+        WHERE pl.run_id BETWEEN %s AND %s
+    """
+
+
 def load(n: int, url: str) -> dict[str, float]:
     """Build the data set of ``n`` measurements; seconds per step."""
     from django.contrib.auth.models import User
@@ -179,14 +223,12 @@ def load(n: int, url: str) -> dict[str, float]:
         RunStatus,
     )
 
-    try:
-        from carbon.accounting import emissions_sql
-    except ImportError:  # an older hub: the same arithmetic
-
-        def emissions_sql(energy: str, pue: str, g_per_kwh: str) -> str:
-            return f"(({energy}) * ({pue}) * ({g_per_kwh}) / 1000.0)"
-
     steps: dict[str, float] = {}
+
+    def mark(name: str, since: float) -> None:
+        steps[name] = time.perf_counter() - since
+        say(f"  {name}: {steps[name]:.1f} s")
+
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     plan = _plan(n)
     say(f"  loading {n:,} measurements in {len(plan):,} runs into {url.rsplit('/', 1)[1]}")
@@ -260,41 +302,11 @@ def load(n: int, url: str) -> dict[str, float]:
             with cur.cursor.copy("COPY bench_scale_plan (run_id, n) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-    steps["organisations, projects, runs (ORM)"] = time.perf_counter() - t0
+    mark("organisations, projects, runs (ORM)", t0)
 
     # Measurements: SQL only, into the hub's table, in chunks of runs over two connections.
     t1 = time.perf_counter()
-    energy = "e.cpu + e.gpu + e.ram"
-    insert = f"""
-        INSERT INTO api_measurement (uuid, run_id, node, rank, seq, start, "end", duration_s,
-            cpu_energy_kwh, gpu_energy_kwh, ram_energy_kwh, cpu_power_w, gpu_power_w,
-            ram_power_w, cpu_utilization_pct, gpu_utilization_pct, ram_utilization_pct,
-            cpu_method, gpu_method, ram_method, gpu_count, epoch, pue, intensity_g_per_kwh,
-            emissions_kg, factor_id, client_intensity_g_per_kwh, client_emissions_kg, received)
-        SELECT gen_random_uuid(), r.id, 'node-0', 0, k,
-            r.started_at + k * interval '{INTERVAL_S} seconds',
-            r.started_at + (k + 1) * interval '{INTERVAL_S} seconds', {INTERVAL_S},
-            e.cpu, e.gpu, e.ram, e.cpu * {3_600_000 / INTERVAL_S}, e.gpu * {3_600_000 / INTERVAL_S},
-            e.ram * {3_600_000 / INTERVAL_S}, 40 + mod(k, 50), 60 + mod(k, 40), 30,
-            m.cpu, m.gpu, m.ram, 1, k / 100, r.pue, f.g_per_kwh,
-            {emissions_sql(energy, "r.pue", "f.g_per_kwh")}, r.factor_id,
-            CASE WHEN m.cpu = 'imported' THEN f.g_per_kwh END,
-            CASE WHEN m.cpu = 'imported' THEN {emissions_sql(energy, "1.0", "f.g_per_kwh")} END,
-            r.started_at + (k + 1) * interval '{INTERVAL_S} seconds' + interval '5 seconds'
-        FROM bench_scale_plan pl
-        JOIN api_run r ON r.id = pl.run_id
-        JOIN api_emissionfactor f ON f.id = r.factor_id
-        CROSS JOIN LATERAL (SELECT
-            CASE WHEN mod(r.id, 13) = 0 THEN 'imported' WHEN mod(r.id, 5) = 0 THEN 'tdp_model'
-                 ELSE 'rapl' END AS cpu,
-            CASE WHEN mod(r.id, 13) = 0 THEN 'imported' WHEN mod(r.id, 5) = 0 THEN 'tdp_model'
-                 ELSE 'nvml_energy' END AS gpu,
-            CASE WHEN mod(r.id, 13) = 0 THEN 'imported' ELSE 'constant' END AS ram) AS m
-        CROSS JOIN LATERAL generate_series(0, pl.n - 1) AS k
-        CROSS JOIN LATERAL (SELECT 0.0005::float8 + mod(k * 7 + r.id, 13) * 0.00002::float8 AS cpu,
-            0.004::float8 + mod(k + r.id, 11) * 0.0003::float8 AS gpu, 0.0001::float8 AS ram) AS e
-        WHERE pl.run_id BETWEEN %s AND %s
-    """
+    insert = measurement_insert()
     ordered = sorted(rows)
     chunks: list[tuple[int, int]] = []
     lo, acc = ordered[0][0], 0
@@ -322,7 +334,7 @@ def load(n: int, url: str) -> dict[str, float]:
         inserted = sum(pool.map(insert_chunk, chunks))
     if inserted != n:
         raise BenchError(f"inserted {inserted:,} measurements, expected {n:,}")
-    steps["measurements (SQL, 2 connections)"] = time.perf_counter() - t1
+    mark("measurements (SQL, 2 connections)", t1)
     with connection.cursor() as cur:
         cur.execute("DROP TABLE bench_scale_plan")
         # As autovacuum would soon after such a load; without statistics on the new runs
@@ -331,7 +343,7 @@ def load(n: int, url: str) -> dict[str, float]:
 
     t2 = time.perf_counter()
     manage(url, "rebuild_aggregates")
-    steps["manage.py rebuild_aggregates"] = time.perf_counter() - t2
+    mark("manage.py rebuild_aggregates", t2)
 
     t3 = time.perf_counter()
     import psycopg
@@ -339,7 +351,7 @@ def load(n: int, url: str) -> dict[str, float]:
     with psycopg.connect(url, autocommit=True) as conn:
         for table in ("api_measurement", "api_run", "api_usagehour"):
             conn.execute(f"VACUUM (ANALYZE) {table}")
-    steps["VACUUM (ANALYZE)"] = time.perf_counter() - t3
+    mark("VACUUM (ANALYZE)", t3)
     return steps
 
 
