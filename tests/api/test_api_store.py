@@ -100,6 +100,7 @@ def test_a_batch_is_one_statement_and_answers_the_new_totals(
     # No ORM query at all (the savepoints are the test's transaction's: in autocommit,
     # as a web request runs, there is none), and one statement that stores and answers.
     assert [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]] == []
+    sent = [q for q in sent if "SAVEPOINT" not in q]
     assert len(sent) == 1, [q[:80] for q in sent]
     assert "api_measurement" in sent[0] and "api_usagehour" in sent[0]
     run = Run.objects.get(uuid=run_id)
