@@ -11,9 +11,11 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
+from api import sums
 from api.ingest import Invalid
 from api.models import (
     USAGE_FIELDS,
@@ -257,31 +259,13 @@ def run_series(run: Run, max_points: int = 600, since: datetime | None = None) -
     count = max(1, min(max_points, math.floor(span)))
     # A run whose intervals all last zero seconds (and so hold no energy) gets one bucket.
     bucket_s = span / count if span > 0 else 1.0
-    run_acc = _Spread(count, bucket_s, 4)
-    ranks: dict[tuple[str, int], _Spread] = {}
-    qs = (
-        run.measurements.order_by()
-        .values_list(
-            "start",
-            "end",
-            "cpu_energy_kwh",
-            "gpu_energy_kwh",
-            "ram_energy_kwh",
-            "emissions_kg",
-            "node",
-            "rank",
-        )
-        .iterator(chunk_size=5000)
-    )
-    for start, end, cpu, gpu, ram, kg, node, rank in qs:
-        s = (start - origin).total_seconds()
-        e = (end - origin).total_seconds()
-        run_acc.add(s, e, (cpu, gpu, ram, kg))
-        acc = ranks.get((node, rank))
-        if acc is None:
-            acc = ranks[(node, rank)] = _Spread(count, bucket_s, 1)
-        acc.add(s, e, (cpu + gpu + ram,))
-    per_bucket = run_acc.totals()
+    per_bucket = [[0.0] * count for _ in range(4)]
+    rank_energy: dict[tuple[str, int], list[float]] = {}
+    for (node, rank), sums_ in _spread(run, origin, bucket_s, count).items():
+        rank_energy[(node, rank)] = [sum(q[i] for q in sums_[:3]) for i in range(count)]
+        for total, part in zip(per_bucket, sums_, strict=True):
+            for i, value in enumerate(part):
+                total[i] += value
     to_w = KWH_TO_J / bucket_s
     t0 = origin.timestamp()
     after = since.timestamp() if since is not None else None
@@ -308,9 +292,8 @@ def run_series(run: Run, max_points: int = 600, since: datetime | None = None) -
             }
         )
     rank_series: dict[str, list[dict[str, float]]] = {}
-    if len(ranks) > 1:
-        for (node, rank), acc in ranks.items():
-            (energy,) = acc.totals()
+    if len(rank_energy) > 1:
+        for (node, rank), energy in rank_energy.items():
             rank_series[f"{node or 'node'}/rank {rank}"] = [
                 {"t": t0 + i * bucket_s, "t_end": t0 + (i + 1) * bucket_s, "power_w": e * to_w}
                 for i, e in enumerate(energy)
@@ -319,57 +302,38 @@ def run_series(run: Run, max_points: int = 600, since: datetime | None = None) -
     return {"bucket_s": bucket_s, "points": points, "ranks": rank_series}
 
 
-class _Spread:
-    """Sums of quantities spread over ``count`` equal buckets of ``width`` seconds.
-
-    An interval adds its quantities to the buckets it overlaps in proportion to the
-    overlap. The buckets it covers wholly get the same share each, so they are kept as a
-    difference array (a share starting at one bucket and stopping at another), which makes
-    adding an interval cost the same however many buckets it spans.
-    """
-
-    def __init__(self, count: int, width: float, size: int) -> None:
-        self.count = count
-        self.width = width
-        self.direct = [[0.0] * count for _ in range(size)]
-        self.steps = [[0.0] * (count + 1) for _ in range(size)]
-
-    def add(self, s: float, e: float, values: tuple[float, ...]) -> None:
-        """Add an interval from ``s`` to ``e`` seconds after the origin."""
-        width = self.width
-        last = self.count - 1
-        i0 = int(s // width)
-        i0 = 0 if i0 < 0 else last if i0 > last else i0
-        length = e - s
-        # Most intervals are shorter than a bucket and lie in one: the whole of them there.
-        if length <= 0 or e <= (i0 + 1) * width or i0 == last:
-            for direct, v in zip(self.direct, values, strict=True):
-                direct[i0] += v
-            return
-        i1 = min(max(math.ceil(e / width) - 1, i0 + 1), last)
-        # Shares of the first bucket, of the last, and of each bucket between: they add
-        # up to one, whatever rounding put the interval's ends slightly outside the span.
-        head = ((i0 + 1) * width - s) / length
-        tail = (e - i1 * width) / length
-        full = width / length
-        for direct, steps, v in zip(self.direct, self.steps, values, strict=True):
-            direct[i0] += v * head
-            direct[i1] += v * tail
-            if i1 > i0 + 1:
-                steps[i0 + 1] += v * full
-                steps[i1] -= v * full
-
-    def totals(self) -> list[list[float]]:
-        """Per quantity, its sum in each bucket."""
-        out = []
-        for direct, steps in zip(self.direct, self.steps, strict=True):
+def _spread(
+    run: Run, origin: datetime, width: float, count: int
+) -> dict[tuple[str, int], list[list[float]]]:
+    """Per (node, rank): CPU, GPU and RAM energy and emissions in each of ``count``
+    buckets of ``width`` seconds from ``origin`` (``api.sums.bucket_pieces``, in SQL)."""
+    out: dict[tuple[str, int], list[list[float]]] = {}
+    steps: dict[tuple[str, int], list[list[float]]] = {}
+    params = {
+        "run": run.pk,
+        "origin": connection.ops.adapt_datetimefield_value(origin),
+        "since": connection.ops.adapt_datetimefield_value(origin),
+        "width": float(width),
+        "last": count - 1,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sums.bucket_pieces(sums.dialect(connection.vendor)), params)
+        rows = cursor.fetchall()
+    for node, rank, kind, bucket, *values in rows:
+        key = (node, int(rank))
+        if key not in out:
+            out[key] = [[0.0] * count for _ in range(4)]
+            steps[key] = [[0.0] * (count + 1) for _ in range(4)]
+        target = out[key] if kind == "d" else steps[key]
+        for q, value in enumerate(values):
+            target[q][int(bucket)] += float(value or 0.0)
+    for key, direct in out.items():
+        for q in range(4):
             running = 0.0
-            values = []
-            for i in range(self.count):
-                running += steps[i]
-                values.append(direct[i] + running)
-            out.append(values)
-        return out
+            for i in range(count):
+                running += steps[key][q][i]
+                direct[q][i] += running
+    return out
 
 
 # --- appended for the dashboards (see dashboards/views.py) ------------------------------

@@ -200,6 +200,53 @@ def set_runs(sums: str, d: Dialect, runs: str) -> str:
     )
 
 
+def bucket_pieces(d: Dialect) -> str:
+    """A run's measurements spread over ``%(count)s`` equal buckets of ``%(width)s`` seconds
+    from ``%(origin)s``: SELECT node, rank, kind, bucket, cpu, gpu, ram, kg.
+
+    Each interval adds its quantities to the buckets it overlaps in proportion to the
+    overlap: kind ``d`` rows are what the first and last buckets it touches get; the buckets
+    it covers wholly get the same share each, written as a difference (kind ``s``: ``+share``
+    from the bucket after the first, ``-share`` from the last), so one interval is at most
+    four rows however many buckets it spans. An interval of zero length, or inside one
+    bucket, lies wholly in its first bucket. The shares of one interval add up to one.
+    """
+    s_ = d.seconds.format("m.start", "%(origin)s")
+    e_ = d.seconds.format('m."end"', "%(origin)s")
+    first = f"{d.least}({d.greatest}(CAST(FLOOR(t.s / %(width)s) AS INTEGER), 0), %(last)s)"
+    last = (
+        f"{d.least}({d.greatest}(CAST(CEILING(b.e / %(width)s) AS INTEGER) - 1, b.i0 + 1), "
+        "%(last)s)"
+    )
+    one = "(b.e - b.s <= 0 OR b.e <= (b.i0 + 1) * %(width)s OR b.i0 = %(last)s)"
+    c = (
+        "SELECT b.*, CASE WHEN " + one + " THEN 1 ELSE 0 END AS single, "
+        f"{last} AS i1 FROM (SELECT t.*, {first} AS i0 FROM "
+        "(SELECT m.node, m.rank, m.cpu_energy_kwh, m.gpu_energy_kwh, m.ram_energy_kwh, "
+        f"m.emissions_kg, {s_} AS s, {e_} AS e FROM api_measurement m "
+        "WHERE m.run_id = %(run)s AND m.start >= %(since)s) t) b"
+    )
+    parts = [
+        ("d", "i0", "CASE WHEN c.single = 1 THEN 1.0 ELSE ((c.i0 + 1) * %(width)s - c.s) "
+         "/ (c.e - c.s) END", "1 = 1"),
+        ("d", "i1", "(c.e - c.i1 * %(width)s) / (c.e - c.s)", "c.single = 0"),
+        ("s", "i0 + 1", "%(width)s / (c.e - c.s)", "c.single = 0 AND c.i1 > c.i0 + 1"),
+        ("s", "i1", "-%(width)s / (c.e - c.s)", "c.single = 0 AND c.i1 > c.i0 + 1"),
+    ]  # fmt: skip
+    pieces = " UNION ALL ".join(
+        f"SELECT c.node, c.rank, '{kind}' AS kind, c.{idx} AS bucket, {f} AS f, "
+        f"c.cpu_energy_kwh AS cpu, c.gpu_energy_kwh AS gpu, c.ram_energy_kwh AS ram, "
+        f"c.emissions_kg AS kg FROM c WHERE {where}"
+        for kind, idx, f, where in parts
+    )
+    return (
+        f"WITH c AS ({c}) "
+        "SELECT p.node, p.rank, p.kind, p.bucket, SUM(p.cpu * p.f), SUM(p.gpu * p.f), "
+        f"SUM(p.ram * p.f), SUM(p.kg * p.f) FROM ({pieces}) p "
+        "GROUP BY p.node, p.rank, p.kind, p.bucket"
+    )
+
+
 def sqlite_offsets(max_hours: int) -> str:
     """The recursive CTE hub_k(n) = 0 .. max_hours-1 that SQLite joins for the hour split."""
     return (
