@@ -57,6 +57,14 @@ class FactorBasis(models.TextChoices):
     LIFECYCLE = "lifecycle", "Lifecycle (includes upstream emissions)"
 
 
+class OrganisationQuerySet(QuerySet["Organisation"]):
+    def for_user(self, user: Any) -> OrganisationQuerySet:
+        """Organisations the user is a member of (none for an anonymous user)."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(memberships__user_id=user.pk)
+
+
 class Organisation(models.Model):
     uuid = models.UUIDField(default=uuidlib.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, unique=True)
@@ -69,6 +77,8 @@ class Organisation(models.Model):
         blank=True, help_text="Comma-separated e-mail addresses that receive quarterly reports."
     )
     created = models.DateTimeField(default=timezone.now)
+
+    objects = OrganisationQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -332,6 +342,15 @@ class RunQuerySet(QuerySet["Run"]):
     def visible_to(self, projects: QuerySet[Project]) -> RunQuerySet:
         """Runs of the given (already permission-filtered) projects."""
         return self.filter(project__in=projects)
+
+    def started_between(self, start: datetime | None, end: datetime | None) -> RunQuerySet:
+        """Runs that started in [start, end); an open end is unbounded."""
+        qs = self
+        if start is not None:
+            qs = qs.filter(started_at__gte=start)
+        if end is not None:
+            qs = qs.filter(started_at__lt=end)
+        return qs
 
     def totals(self) -> dict[str, Any]:
         """Energy, emissions and counts over these runs, read from per-run totals."""

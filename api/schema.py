@@ -151,7 +151,9 @@ def _fields(kind: type[msgspec.Struct]) -> dict[str, Any]:
     return {f.name: f for f in mi.type_info(kind).fields}  # type: ignore[attr-defined]
 
 
-_FIELDS = {kind: _fields(kind) for kind in (MeasurementIn, ForeignMeasurement, CodeCarbonEmission)}
+_FIELDS: dict[type[msgspec.Struct], dict[str, Any]] = {
+    kind: _fields(kind) for kind in (MeasurementIn, ForeignMeasurement, CodeCarbonEmission)
+}
 # Valid values of the required fields, so that one field at a time can be tried.
 _MINIMAL: dict[type[msgspec.Struct], dict[str, Any]] = {
     MeasurementIn: {"uuid": uuidlib.UUID(int=0), "start": EARLIEST, "end": EARLIEST},
