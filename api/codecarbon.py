@@ -22,7 +22,6 @@ organisation and project, and a JSON refusal for what a key may not do.
 from __future__ import annotations
 
 import json
-import math
 import uuid as uuidlib
 from datetime import UTC, timedelta
 from typing import Any, NoReturn
@@ -39,7 +38,6 @@ from rest_framework.views import APIView
 from api import ingest, schema
 from api.auth import ApiKeyAuthentication, KeyPrincipal, authenticate_key, require_ingest_key
 from api.importers.common import (
-    MAX_SOURCE_PUE,
     SourcePue,
     codecarbon_pue,
     derived_uuid,
@@ -166,38 +164,10 @@ def _experiment_for(project: Project, experiment_id: Any) -> Experiment:
     return exp
 
 
-def _bounded(body: dict[str, Any], name: str, hi: float, errors: dict[str, str]) -> float | None:
-    raw = body.get(name)
-    if raw is None:
-        return None
-    try:
-        finite = not isinstance(raw, bool) and isinstance(raw, int | float) and math.isfinite(raw)
-    except OverflowError:  # an integer with hundreds of digits
-        finite = False
-    if not finite:
-        errors[name] = "must be a finite number"
-        return None
-    if raw < 0 or raw > hi:
-        errors[name] = f"must be between 0 and {hi:g}"
-        return None
-    return float(raw)
-
-
 # Why energies are taken as sent when no PUE came with them.
 PUE_NOT_SENT = (
     "not sent: CodeCarbon's API calls do not carry the tracker's pue; taken as its default, 1"
 )
-
-
-def _pue_in(body: dict[str, Any], errors: dict[str, str]) -> float | None:
-    """A ``pue`` the caller sent (a hub extension of CodeCarbon's calls), checked."""
-    if body.get("pue") is None:
-        return None
-    pue = _bounded(body, "pue", MAX_SOURCE_PUE, errors)
-    if pue is not None and pue <= 0:
-        errors["pue"] = f"must be above 0 and at most {MAX_SOURCE_PUE:g}"
-        return None
-    return pue
 
 
 def _source_pue(run: Run, pue: float | None) -> SourcePue:
@@ -244,26 +214,21 @@ class RunsView(CodeCarbonView):
         project = key.project
         body = _body(request)
         experiment = _experiment_for(project, body.get("experiment_id"))
-        errors: dict[str, str] = {}
-        started = (
-            ingest.parse_time(body.get("timestamp"), "timestamp", errors)
-            if body.get("timestamp")
-            else None
-        )
+        # The numbers kept are checked against the declared schema (api.schema.CodeCarbonRun).
+        sent = {k: v for k, v in body.items() if not (k == "timestamp" and not v)}
+        checked, _ = schema.decode_object(sent, schema.CodeCarbonRun, "invalid run")
+        started = schema.as_utc(checked.timestamp) if checked.timestamp else None
         hardware: dict[str, Any] = {}
         for name in ("cpu_model", "gpu_model"):
             if body.get(name):
                 hardware[name] = str(body[name])[:200]
         for name in ("cpu_count", "gpu_count"):
-            value = _bounded(body, name, 100_000, errors)
+            value = getattr(checked, name)
             if value is not None:
                 hardware[name] = int(value)
-        ram = _bounded(body, "ram_total_size", 1_000_000, errors)
-        if ram is not None:
-            hardware["ram_gb"] = ram
-        pue = _pue_in(body, errors)
-        if errors:
-            raise ingest.Invalid("invalid run", errors)
+        if checked.ram_total_size is not None:
+            hardware["ram_gb"] = checked.ram_total_size
+        pue = checked.pue
         software = {
             k: str(body[k])[:500]
             for k in ("os", "python_version", "codecarbon_version", "tracking_mode")

@@ -21,7 +21,7 @@ import json
 import uuid as uuidlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import msgspec
 from django.conf import settings
@@ -43,7 +43,7 @@ METHODS = frozenset(get_args(Method))
 
 Energy = Annotated[float, Meta(ge=0.0, le=MAX_INTERVAL_KWH, description="kWh in this interval")]
 Power = Annotated[float, Meta(ge=0.0, le=MAX_POWER_W, description="average W")]
-Utilisation = Annotated[float, Meta(ge=0.0, le=MAX_UTILISATION_PCT, description="percent")]
+Utilization = Annotated[float, Meta(ge=0.0, le=MAX_UTILISATION_PCT, description="percent")]
 
 
 # PostgreSQL text cannot hold U+0000 (SQLite can): refused on both, with one message.
@@ -81,9 +81,9 @@ class MeasurementIn(msgspec.Struct, kw_only=True):
     cpu_power_w: Power | None = None
     gpu_power_w: Power | None = None
     ram_power_w: Power | None = None
-    cpu_utilization_pct: Utilisation | None = None
-    gpu_utilization_pct: Utilisation | None = None
-    ram_utilization_pct: Utilisation | None = None
+    cpu_utilization_pct: Utilization | None = None
+    gpu_utilization_pct: Utilization | None = None
+    ram_utilization_pct: Utilization | None = None
     cpu_method: Method | None = None
     gpu_method: Method | None = None
     ram_method: Method | None = None
@@ -135,9 +135,9 @@ class CodeCarbonEmission(msgspec.Struct, kw_only=True):
     gpu_energy: float | None = None
     ram_energy: float | None = None
     energy_consumed: Annotated[float, Meta(ge=0.0, le=10 * MAX_INTERVAL_KWH)] | None = None
-    cpu_utilization_percent: Utilisation | None = None
-    gpu_utilization_percent: Utilisation | None = None
-    ram_utilization_percent: Utilisation | None = None
+    cpu_utilization_percent: Utilization | None = None
+    gpu_utilization_percent: Utilization | None = None
+    ram_utilization_percent: Utilization | None = None
     wue: Annotated[float, Meta(ge=0.0, le=1000.0)] | None = None
     # A hub extension of CodeCarbon's call: the PUE the tracker applied.
     pue: Annotated[float, Meta(gt=0.0, le=MAX_SOURCE_PUE)] | None = None
@@ -151,8 +151,21 @@ def _fields(kind: type[msgspec.Struct]) -> dict[str, Any]:
     return {f.name: f for f in mi.type_info(kind).fields}  # type: ignore[attr-defined]
 
 
+class CodeCarbonRun(msgspec.Struct, kw_only=True):
+    """The numbers of CodeCarbon's ``POST /runs`` body that the hub keeps, with their
+    bounds (its texts are kept as sent, cut to their columns, by ``api.codecarbon``)."""
+
+    timestamp: datetime | None = None
+    cpu_count: Annotated[float, Meta(ge=0.0, le=100_000.0)] | None = None
+    gpu_count: Annotated[float, Meta(ge=0.0, le=100_000.0)] | None = None
+    ram_total_size: Annotated[float, Meta(ge=0.0, le=1_000_000.0, description="GB")] | None = None
+    # A hub extension of CodeCarbon's call: the PUE the tracker applies.
+    pue: Annotated[float, Meta(gt=0.0, le=MAX_SOURCE_PUE)] | None = None
+
+
 _FIELDS: dict[type[msgspec.Struct], dict[str, Any]] = {
-    kind: _fields(kind) for kind in (MeasurementIn, ForeignMeasurement, CodeCarbonEmission)
+    kind: _fields(kind)
+    for kind in (MeasurementIn, ForeignMeasurement, CodeCarbonEmission, CodeCarbonRun)
 }
 # Valid values of the required fields, so that one field at a time can be tried.
 _MINIMAL: dict[type[msgspec.Struct], dict[str, Any]] = {
@@ -160,6 +173,7 @@ _MINIMAL: dict[type[msgspec.Struct], dict[str, Any]] = {
     CodeCarbonEmission: {"run_id": uuidlib.UUID(int=0), "timestamp": EARLIEST, "duration": 0.0},
 }
 _MINIMAL[ForeignMeasurement] = _MINIMAL[MeasurementIn]
+_MINIMAL[CodeCarbonRun] = {}
 
 
 # --- messages derived from the declared constraints ---------------------------------------
@@ -240,7 +254,8 @@ def field_errors(item: dict[str, Any], kind: type[msgspec.Struct]) -> dict[str, 
 # --- the rules between fields ---------------------------------------------------------------
 
 
-def _as_utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """A timestamp in UTC; a naive one is taken as UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
@@ -249,8 +264,8 @@ def complete(m: MeasurementIn, now: datetime) -> dict[str, str]:
 
     Returns the problems found (empty when the measurement is good)."""
     errors: dict[str, str] = {}
-    m.start = _as_utc(m.start)
-    m.end = _as_utc(m.end)
+    m.start = as_utc(m.start)
+    m.end = as_utc(m.end)
     span = (m.end - m.start).total_seconds()
     if span < 0:
         errors["end"] = "is before start"
@@ -391,21 +406,35 @@ def measurement(
     return m
 
 
+StructT = TypeVar("StructT", bound=msgspec.Struct)
+
+
 def decode_emission(body: bytes) -> tuple[CodeCarbonEmission, dict[str, Any]]:
     """Parse and check CodeCarbon's ``POST /emissions`` body; return it typed and as sent
     (the derived interval id is made from the values as sent). Raise :class:`Invalid`."""
-    try:
-        raw = _plain_decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise Invalid(_not_json(body, exc)) from None
+    emission, raw = decode_object(body, CodeCarbonEmission, "invalid emission")
+    emission.timestamp = as_utc(emission.timestamp)
+    return emission, raw
+
+
+def decode_object(
+    body: bytes | dict[str, Any], kind: type[StructT], what: str
+) -> tuple[StructT, dict[str, Any]]:
+    """A JSON object body (or one already parsed) checked against ``kind``: it typed, and as
+    sent. Raise :class:`Invalid` with every bad field."""
+    if isinstance(body, dict):
+        raw = body
+    else:
+        try:
+            raw = _plain_decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise Invalid(_not_json(body, exc)) from None
     if not isinstance(raw, dict):
         raise Invalid("The body must be a JSON object.")
     try:
-        emission = msgspec.convert(raw, CodeCarbonEmission)
+        return msgspec.convert(raw, kind), raw
     except msgspec.ValidationError:
-        raise Invalid("invalid emission", field_errors(raw, CodeCarbonEmission)) from None
-    emission.timestamp = _as_utc(emission.timestamp)
-    return emission, raw
+        raise Invalid(what, field_errors(raw, kind)) from None
 
 
 def parse_time(raw: Any, name: str, errors: dict[str, str]) -> datetime | None:
@@ -414,7 +443,7 @@ def parse_time(raw: Any, name: str, errors: dict[str, str]) -> datetime | None:
         errors[name] = "is required, as an ISO 8601 timestamp"
         return None
     try:
-        return _as_utc(msgspec.convert(raw.strip(), datetime))
+        return as_utc(msgspec.convert(raw.strip(), datetime))
     except msgspec.ValidationError:
         errors[name] = f"{raw!r} is not an ISO 8601 timestamp"
         return None

@@ -321,7 +321,7 @@ def _delta(
     powers = {
         c: snap.source.it_power(_safe_number(raw.get(f"{c}_power"))) for c in ("cpu", "gpu", "ram")
     }
-    utilisation = {
+    utilization = {
         c: _safe_number(raw.get(f"{c}_utilization_percent")) for c in ("cpu", "gpu", "ram")
     }
     gpu_count = int(_safe_number(raw.get("gpu_count")) or 0)
@@ -342,7 +342,7 @@ def _delta(
         end=started + timedelta(seconds=snap.duration),
         energies=energies,
         powers=powers,
-        utilisation=utilisation,
+        utilization=utilization,
         gpu_count=max(gpu_count, 1) if energies["gpu"] > 0 else 0,
         client_emissions_kg=client_kg,
         client_energy_kwh=client_kwh,

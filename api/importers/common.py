@@ -213,7 +213,7 @@ class Row:
     end: datetime
     energies: dict[str, float]
     powers: dict[str, float | None] = field(default_factory=dict)
-    utilisation: dict[str, float | None] = field(default_factory=dict)
+    utilization: dict[str, float | None] = field(default_factory=dict)
     gpu_count: int = 0
     epoch: int | None = None
     client_emissions_kg: float | None = None
@@ -337,7 +337,7 @@ def _pieces(row: Row) -> list[dict[str, Any]]:
             power = row.powers.get(comp)
             if power is not None and power >= 0:
                 item[f"{comp}_power_w"] = power
-            util = row.utilisation.get(comp)
+            util = row.utilization.get(comp)
             if util is not None and util >= 0:
                 item[f"{comp}_utilization_pct"] = util
         if row.client_emissions_kg is not None:
