@@ -84,7 +84,7 @@ def rebuild_run_totals(run: Run) -> None:
     """Recompute one run's totals from its measurements (``api.sums``).
 
     A run with measurements starts at its first measurement's start, and, once finished,
-    ends at its last measurement's end, as ingestion and ``finish_run`` keep them.
+    ends at its last measurement's end, as ingestion and ``Run.finish`` keep them.
     """
     source = (
         f"(SELECT i.*, {PLACEMENT} FROM api_measurement i "  # noqa: S608

@@ -19,7 +19,6 @@ from __future__ import annotations
 import uuid as uuidlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -206,54 +205,6 @@ def _merge_rank_info(run: Run, data: dict[str, Any]) -> None:
     if updates:
         Run.objects.filter(pk=run.pk).update(**updates)
         run.refresh_from_db(fields=list(updates))
-
-
-def finish_run(
-    run: Run, status: str, metrics: dict[str, Any] | None, ended_at: datetime | None
-) -> Run:
-    """Close a run; finishing twice is harmless, later metrics are merged in.
-
-    A run with measurements ends when its last measurement ends, whatever ``ended_at``
-    the client sends (its own clock, and a moment after its last interval, would make the
-    run's times disagree with its measurements'). A run without measurements ends at the
-    given ``ended_at``, else at the time it is finished, and never before it started.
-    """
-    with transaction.atomic():
-        locked = Run.objects.select_for_update().get(pk=run.pk)
-        if ended_at is not None and ended_at < locked.started_at:
-            raise Invalid(
-                "ended_at is before the run started",
-                {"ended_at": f"is before started_at ({locked.started_at.isoformat()})"},
-            )
-        locked.status = status
-        if locked.last_end is not None:
-            locked.ended_at = locked.last_end
-        else:
-            locked.ended_at = max(ended_at or locked.ended_at or timezone.now(), locked.started_at)
-        if metrics:
-            locked.metrics = {**locked.metrics, **metrics}
-        locked.save(update_fields=["status", "ended_at", "metrics"])
-    run.refresh_from_db()
-    return run
-
-
-def record_prediction(
-    run: Run, epochs_done: int, epochs_total: int, predicted_energy_kwh: float
-) -> Run:
-    """Store a client's prediction of a run's whole energy, and the emissions it implies."""
-    run.epochs_done = epochs_done
-    run.epochs_total = epochs_total
-    run.predicted_energy_kwh = predicted_energy_kwh
-    run.predicted_emissions_kg = emissions_kg(predicted_energy_kwh, run.pue, run.factor.g_per_kwh)
-    run.save(
-        update_fields=[
-            "epochs_done",
-            "epochs_total",
-            "predicted_energy_kwh",
-            "predicted_emissions_kg",
-        ]
-    )
-    return run
 
 
 # --- measurements -----------------------------------------------------------------------

@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
+from carbon.accounting import emissions_kg
 from carbon.basis import BASIS_LABELS
 
 
@@ -435,6 +436,58 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.run_key
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def finish(self, status: str, metrics: dict[str, Any] | None, ended_at: datetime | None) -> Run:
+        """Close the run; finishing twice is harmless, later metrics are merged in.
+
+        A run with measurements ends when its last measurement ends, whatever ``ended_at``
+        the client sends (its own clock, and a moment after its last interval, would make
+        the run's times disagree with its measurements'). A run without measurements ends
+        at the given ``ended_at``, else at the time it is finished, never before it started.
+        Raises ``api.schema.Invalid`` for an end before the start.
+        """
+        from api.schema import Invalid
+
+        with transaction.atomic():
+            locked = Run.objects.select_for_update().get(pk=self.pk)
+            if ended_at is not None and ended_at < locked.started_at:
+                raise Invalid(
+                    "ended_at is before the run started",
+                    {"ended_at": f"is before started_at ({locked.started_at.isoformat()})"},
+                )
+            locked.status = status
+            if locked.last_end is not None:
+                locked.ended_at = locked.last_end
+            else:
+                end = ended_at or locked.ended_at or timezone.now()
+                locked.ended_at = max(end, locked.started_at)
+            if metrics:
+                locked.metrics = {**locked.metrics, **metrics}
+            locked.save(update_fields=["status", "ended_at", "metrics"])
+        self.refresh_from_db()
+        return self
+
+    def record_prediction(
+        self, epochs_done: int, epochs_total: int, predicted_energy_kwh: float
+    ) -> Run:
+        """Store the client's prediction of the run's whole energy and its emissions."""
+        self.epochs_done = epochs_done
+        self.epochs_total = epochs_total
+        self.predicted_energy_kwh = predicted_energy_kwh
+        self.predicted_emissions_kg = emissions_kg(
+            predicted_energy_kwh, self.pue, self.factor.g_per_kwh
+        )
+        self.save(
+            update_fields=[
+                "epochs_done",
+                "epochs_total",
+                "predicted_energy_kwh",
+                "predicted_emissions_kg",
+            ]
+        )
+        return self
 
     @property
     def estimated_energy_kwh(self) -> float:

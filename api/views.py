@@ -169,7 +169,7 @@ class RunFinishView(HubView):
         ser = FinishSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
-        run = ingest.finish_run(run, data["status"], data.get("metrics"), data.get("ended_at"))
+        run = run.finish(data["status"], data.get("metrics"), data.get("ended_at"))
         return Response(run_out(run, base_url(request)))
 
 
@@ -184,9 +184,7 @@ class RunPredictionView(HubView):
         ser = PredictionSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
-        run = ingest.record_prediction(
-            run, d["epochs_done"], d["epochs_total"], d["predicted_energy_kwh"]
-        )
+        run = run.record_prediction(d["epochs_done"], d["epochs_total"], d["predicted_energy_kwh"])
         return Response(run_out(run, base_url(request)))
 
 

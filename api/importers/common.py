@@ -427,7 +427,7 @@ def _ingest_run(
         )
     result = ingest.ingest_measurements(run, batch)
     if run.status != RunStatus.FINISHED or (run.ended_at and run.ended_at < last):
-        run = ingest.finish_run(run, RunStatus.FINISHED, None, max(last, run.last_end or last))
+        run = run.finish(RunStatus.FINISHED, None, max(last, run.last_end or last))
     return ImportedRun(run, created, result.accepted, result.duplicates)
 
 

@@ -36,7 +36,7 @@ def make_run(
     ]
     ingest.ingest_measurements(run, ingest.clean_batch(items))
     if status:
-        ingest.finish_run(run, status, metrics, None)
+        run.finish(status, metrics, None)
     run.refresh_from_db()
     return run
 

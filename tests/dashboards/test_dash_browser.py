@@ -416,7 +416,7 @@ def test_the_power_drawn_on_a_run_page_adds_up_to_the_energy_it_shows(
         for i in range(24)
     ]
     ingest.ingest_measurements(run, ingest.clean_batch(items))
-    ingest.finish_run(run, "finished", None, None)
+    run.finish("finished", None, None)
     run.refresh_from_db()
     assert run.energy_kwh == pytest.approx(13.2)  # 2 x (6 kWh GPU + 0.6 kWh CPU)
     tab = Tab(browser, live_server.url)

@@ -187,10 +187,9 @@ def test_a_running_run_polls_its_live_json(cast: Cast, usage: Usage) -> None:
 
 
 def test_the_run_page_shows_a_prediction(cast: Cast) -> None:
-    from api import ingest
 
     run = make_run(cast.project, "predicted")
-    ingest.record_prediction(run, 2, 10, 5.0)
+    run.record_prediction(2, 10, 5.0)
     html = cast.client_for("viewer").get(f"/o/{cast.org.uuid}/runs/{run.uuid}/").content.decode()
     assert "after 2 of 10 epochs" in html
     assert formatting.energy(5.0) in html

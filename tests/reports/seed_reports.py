@@ -104,6 +104,6 @@ def seed(cast: Cast) -> dict[str, Any]:
         "yearago": add_run(vision, "q3-2025", datetime(2025, 8, 10, tzinfo=UTC), 16),
     }
     for key in ("v1", "v2", "n1", "u1", "prev", "yearago"):
-        ingest.finish_run(runs[key], "finished", {"accuracy": 0.9}, None)
+        runs[key].finish("finished", {"accuracy": 0.9}, None)
     Run.objects.filter(pk=runs["lost"].pk).update(status=RunStatus.LOST)
     return {"vision": vision, "nlp": nlp, "misc": misc, "runs": runs}

@@ -233,8 +233,7 @@ class Command(BaseCommand):
             return
         # Accuracy improves with compute, with noise: gives the experiment scatter its shape.
         accuracy = min(0.55 + 0.08 * (run.energy_kwh**0.25) + rng.gauss(0, 0.02), 0.99)
-        ingest.finish_run(
-            run,
+        run.finish(
             RunStatus.FAILED if failed else RunStatus.FINISHED,
             {} if failed else {"accuracy": round(accuracy, 4)},
             run.last_end,
