@@ -1,4 +1,7 @@
-"""Input serializers (bounds on every number) and output shapes of the API."""
+"""Input serializers (bounds on every number) and output shapes of the API.
+
+The bounds of a run's PUE are ``carbon.accounting.MIN_PUE``/``MAX_PUE``, the hub's one set.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from rest_framework import serializers
 from api.models import Experiment, Organisation, Project, Run, RunStatus
 from api.precision import rounded
 from api.schema import EARLIEST
+from carbon.accounting import MAX_PUE, MIN_PUE
 
 # --- input ------------------------------------------------------------------------------
 
@@ -61,7 +65,7 @@ class RunCreateSerializer(serializers.Serializer[Any]):
     cloud_region = serializers.CharField(
         max_length=40, required=False, allow_blank=True, allow_null=True
     )
-    pue = FiniteFloatField(min_value=1.0, max_value=3.0, required=False, allow_null=True)
+    pue = FiniteFloatField(min_value=MIN_PUE, max_value=MAX_PUE, required=False, allow_null=True)
     hardware = HardwareSerializer(required=False)
     software = serializers.DictField(child=serializers.CharField(max_length=500), required=False)
     params = serializers.DictField(required=False)

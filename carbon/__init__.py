@@ -1,12 +1,19 @@
 """Carbon accounting for Emissions Hub: pure Python, standard library only, no Django.
 
-Emission-factor datasets (versioned data files), zone resolution, accounting,
-equivalents, what-ifs and the Software Carbon Intensity score.
+Emission-factor datasets (versioned data files), zone resolution, accounting (the one
+emissions formula and PUE bounds: ``carbon.accounting``), the market-based method
+(``carbon.market``), equivalents, what-ifs and the Software Carbon Intensity score.
 """
 
 from __future__ import annotations
 
-from carbon.accounting import MAX_PUE, MIN_PUE, emissions_kg, facility_energy_kwh
+from carbon.accounting import (
+    MAX_PUE,
+    MIN_PUE,
+    emissions_kg,
+    facility_emissions_kg,
+    facility_energy_kwh,
+)
 from carbon.basis import (
     BASES,
     BASIS_DESCRIPTIONS,
@@ -76,6 +83,7 @@ __all__ = [
     "emissions_kg",
     "equivalent_constants",
     "equivalents",
+    "facility_emissions_kg",
     "facility_energy_kwh",
     "get_dataset",
     "list_datasets",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from carbon.accounting import MAX_PUE, MIN_PUE
 from carbon.basis import (
     BASIS_LABELS,
     DEFAULT_BASIS,
@@ -752,8 +753,8 @@ class _Loader:
 
     def check_pue(self, value: Any, where: str) -> float:
         pue = self.number(value, where)
-        if not 1.0 <= pue <= 3.0:
-            raise self.fail(f"{where}: PUE {pue} is outside 1.0 to 3.0")
+        if not MIN_PUE <= pue <= MAX_PUE:
+            raise self.fail(f"{where}: PUE {pue} is outside {MIN_PUE} to {MAX_PUE}")
         return pue
 
     def load_other_basis(self, zones: dict[str, _ZoneRecord], sources: dict[str, Source]) -> None:

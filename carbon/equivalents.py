@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from carbon.accounting import check_non_negative
+from carbon.accounting import check_non_negative, facility_emissions_kg
 from carbon.datasets import DATA_DIR, WORLD_ZONE, get_dataset
 
 EQUIVALENTS_FILE = DATA_DIR / "equivalents.json"
@@ -106,7 +106,7 @@ def equivalents(emissions_kg: float, g_per_kwh: float | None = None) -> list[Equ
             explanation = f"{kg:.3g} kg CO2e / {c.kg_per_unit:g} kg per {_singular(c.unit)} ({c.basis}; {c.source}, {c.year})."
         else:
             assert c.kwh_per_unit is not None
-            kg_per_unit = c.kwh_per_unit * grid / 1000.0
+            kg_per_unit = facility_emissions_kg(c.kwh_per_unit, grid)
             # A zero-carbon grid makes the TV run forever; report infinity honestly.
             value = kg / kg_per_unit if kg_per_unit > 0 else float("inf")
             explanation = f"{kg:.3g} kg CO2e / ({c.kwh_per_unit:g} kWh per hour x {grid_text}) ({c.basis}; {c.source}, {c.year})."

@@ -5,14 +5,15 @@ SCI = (E x I + M) / R, where E is energy (kWh), I the location-based intensity
 functional units (one training run, a thousand inferences, ...).
 
 M = total embodied x (time reserved / expected lifetime) x (share of the resources
-reserved).
+reserved). E x I is the hub's one emissions formula,
+:func:`carbon.accounting.facility_emissions_kg`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carbon.accounting import check_non_negative
+from carbon.accounting import check_non_negative, facility_emissions_kg
 
 # Four years is the lifetime the SCI guidance suggests for servers when none is known.
 DEFAULT_LIFETIME_HOURS = 4 * 365 * 24
@@ -62,7 +63,7 @@ def sci(
     if units == 0:
         raise ValueError("functional_units must be > 0")
 
-    operational = energy * intensity / 1000.0
+    operational = facility_emissions_kg(energy, intensity)
     embodied = embodied_total * (reserved / lifetime) * share
     total = operational + embodied
     return SciResult(

@@ -1,5 +1,6 @@
 """Forms of the management pages; locations are checked against the emission-factor
-dataset so a typo is refused here rather than billed at the world average later."""
+dataset so a typo is refused here rather than billed at the world average later; a PUE
+within ``carbon.MIN_PUE``/``MAX_PUE``, the hub's one set of bounds."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ class ProjectForm(forms.ModelForm[Project]):
             "region": "Region inside the country (US state or eGRID subregion, Canadian province)",
             "cloud_provider": "Cloud provider (aws, gcp or azure)",
             "cloud_region": "Cloud region (e.g. eu-west-3)",
-            "pue": "PUE of the site (1.0 to 3.0; empty for the provider's or default)",
+            "pue": f"PUE of the site ({carbon.MIN_PUE:.1f} to {carbon.MAX_PUE:.1f}; "
+            "empty for the provider's or default)",
         }
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 

@@ -1,5 +1,12 @@
 """Collect every figure of a report from the aggregates, as one JSON-ready dict.
 
+Owns what a report says: its figures, section by section (:func:`build_report_data`),
+the inputs of the market-based method for a period (:func:`market_for`; the method itself
+is :mod:`carbon.market`), the scope of a project, the methodology text (the template
+``templates/reports/methodology.txt``, rendered by :func:`methodology`) and the data
+checksum. How figures are shown is :mod:`reports.formatting`; rendering is
+``reports.pdf`` and ``reports.renderers``.
+
 All totals come from ``api.queries`` (the functions behind the API), so a report's totals
 equal the API's for the same projects and period. Each renderer (PDF, CSV, XLSX, JSON)
 reads this dict and nothing else, and rounds with ``reports.rounding``.
@@ -15,6 +22,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncMonth
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 import carbon
@@ -31,29 +39,29 @@ from api.models import (
     RunQuerySet,
     RunStatus,
 )
-from reports import accounting
+from carbon import market as mkt
+from reports.formatting import count, plain, share_pct
 from reports.models import ContractualInstrument
 from reports.periods import Period, labelled
-from reports.rounding import PLACES, fmt, rounded
+from reports.rounding import PLACES, rounded
 
 Progress = Callable[[int, str], None]
 # 2: a period that has not ended is reported to date and compared like for like
 # (``period.to_date``, ``period.data_start``/``data_end``, ranges of each comparison).
 SCHEMA_VERSION = 2
 TOP_RUNS = 10
+METHODOLOGY_TEMPLATE = "reports/methodology.txt"
+# What each scope is called in the report's rows.
+SCOPE_LABELS = {mkt.SCOPE_2: "Scope 2", mkt.SCOPE_3: "Scope 3 cat. 1"}
 
 
 def scope_of(hosting: str) -> str:
     """Owned and colocated hardware is Scope 2; cloud use is Scope 3 category 1."""
-    return accounting.SCOPE_3 if hosting == Hosting.CLOUD else accounting.SCOPE_2
+    return mkt.SCOPE_3 if hosting == Hosting.CLOUD else mkt.SCOPE_2
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _share(part: float, whole: float) -> float | None:
-    return part / whole * 100.0 if whole else None
 
 
 def _change_pct(now: float, before: float) -> float | None:
@@ -75,6 +83,10 @@ def zone_label(zone: str, version: str) -> str:
         return zone
 
 
+def _runs_in(projects: QuerySet[Project], start: datetime, end: datetime) -> RunQuerySet:
+    return Run.objects.visible_to(projects).started_between(start, end)
+
+
 # --- market-based -------------------------------------------------------------------------
 
 
@@ -94,15 +106,31 @@ def _zones_on_grid(grid: str) -> list[str]:
     return sorted(zones)
 
 
+def consumption_rows(
+    projects: QuerySet[Project], start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Sums per zone, hosting, dataset version and factor basis: what the market-based
+    allocation and the ESRS E1-5 energy mix both start from (one query for both)."""
+    return queries.usage_breakdown(
+        projects,
+        start,
+        end,
+        "zone",
+        "project__hosting",
+        "factor__dataset_version",
+        "factor__basis",
+    )
+
+
 def _instrument_covers(
     org: Organisation,
     projects: QuerySet[Project],
     all_projects: bool,
     start: datetime,
     end: datetime,
-) -> tuple[list[accounting.Cover], list[dict[str, Any]]]:
+) -> tuple[list[mkt.Cover], list[dict[str, Any]]]:
     """Each overlapping instrument's kWh in the period, as covers for the allocation."""
-    covers: list[accounting.Cover] = []
+    covers: list[mkt.Cover] = []
     described: list[dict[str, Any]] = []
     org_projects = Project.objects.filter(organisation=org)
     for inst in (
@@ -113,20 +141,21 @@ def _instrument_covers(
         lo, hi = max(start, inst.start_dt), min(end, inst.end_dt)
         if hi <= lo:
             continue
+        grid_zones = _zones_on_grid(inst.zone)
         zone_scope = (
             queries.hours_for(projects, lo, hi)
-            .filter(zone__in=_zones_on_grid(inst.zone))
+            .filter(zone__in=grid_zones)
             .aggregate(e=Sum("facility_energy_kwh"))["e"]
             or 0.0
         )
         if inst.mwh is not None:
-            kwh = accounting.quantity_cover_kwh(inst.mwh, inst.start_dt, inst.end_dt, start, end)
+            kwh = mkt.quantity_cover_kwh(inst.mwh, inst.start_dt, inst.end_dt, start, end)
             if not all_projects:
                 # Part of the organisation: the instrument's share in proportion to the
                 # scope's part of the organisation's consumption in that zone.
                 zone_org = (
                     queries.hours_for(org_projects, lo, hi)
-                    .filter(zone__in=_zones_on_grid(inst.zone))
+                    .filter(zone__in=grid_zones)
                     .aggregate(e=Sum("facility_energy_kwh"))["e"]
                     or 0.0
                 )
@@ -136,9 +165,9 @@ def _instrument_covers(
             )
         else:
             assert inst.share_pct is not None
-            kwh = accounting.share_cover_kwh(inst.share_pct, float(zone_scope))
+            kwh = mkt.share_cover_kwh(inst.share_pct, float(zone_scope))
             basis = f"{inst.share_pct:g} % of consumption in {inst.zone} while valid"
-        covers.append(accounting.Cover(str(inst.uuid), inst.kind, inst.zone, kwh, inst.g_per_kwh))
+        covers.append(mkt.Cover(str(inst.uuid), inst.kind, inst.zone, kwh, inst.g_per_kwh))
         described.append(
             {
                 "id": str(inst.uuid),
@@ -164,18 +193,14 @@ def market_for(
     all_projects: bool,
     start: datetime,
     end: datetime,
-) -> tuple[accounting.MarketResult, list[dict[str, Any]], list[dict[str, Any]]]:
-    """Market-based result of a period, the instruments described and the zone lines."""
-    rows = queries.usage_breakdown(
-        projects,
-        start,
-        end,
-        "zone",
-        "project__hosting",
-        "factor__dataset_version",
-        "factor__basis",
-    )
-    consumption: list[accounting.Consumption] = []
+    rows: list[dict[str, Any]] | None = None,
+) -> tuple[mkt.MarketResult, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Market-based result of a period, the instruments described and the zone lines.
+
+    ``rows``: the period's :func:`consumption_rows`, when the caller has them already."""
+    if rows is None:
+        rows = consumption_rows(projects, start, end)
+    consumption: list[mkt.Consumption] = []
     residuals: list[dict[str, Any]] = []
     for row in rows:
         version = row["factor__dataset_version"]
@@ -186,7 +211,7 @@ def market_for(
         except carbon.UnknownLocation:
             residual = _dataset(version).factor(carbon.WORLD_ZONE, basis)
         consumption.append(
-            accounting.Consumption(
+            mkt.Consumption(
                 # Instruments are bought on a grid: a cloud region with its own published
                 # factor is covered by the instruments of the grid zone it sits in.
                 zone=_grid_zone(version, row["zone"]),
@@ -209,7 +234,7 @@ def market_for(
             }
         )
     covers, described = _instrument_covers(org, projects, all_projects, start, end)
-    result = accounting.market_based(consumption, covers)
+    result = mkt.market_based(consumption, covers)
     for item, use in zip(described, result.covers, strict=True):
         item["used_kwh"] = use.used_kwh
         item["unused_kwh"] = use.unused_kwh
@@ -233,11 +258,7 @@ def market_for(
     return result, described, lines
 
 
-# --- sections -----------------------------------------------------------------------------
-
-
-def _runs_in(projects: QuerySet[Project], start: datetime, end: datetime) -> RunQuerySet:
-    return Run.objects.filter(project__in=projects, started_at__gte=start, started_at__lt=end)
+# --- comparisons and summary --------------------------------------------------------------
 
 
 def period_figures(
@@ -298,109 +319,207 @@ def _summary(
     return out
 
 
-def _methodology(
-    versions: list[str], totals: dict[str, Any], basis: str = carbon.DEFAULT_BASIS
-) -> list[dict[str, str]]:
-    """Plain-words methodology, every default quoted from the dataset that supplied it."""
-    current = _dataset(versions[0] if versions else carbon.DEFAULT_VERSION)
-    providers = "; ".join(f"{p.name} {p.pue:g} ({p.source})" for p in current.providers.values())
-    # The fallback on the report's basis, the figure unknown locations actually get.
-    world = current.factor(carbon.WORLD_ZONE, carbon.check_basis(basis))
-    return [
-        {
-            "title": "Boundary",
-            "text": "The report covers the projects listed under Scope, over the period shown, in UTC. "
-            "A period that had not ended when the report was generated is covered to date: from "
-            "its start up to the start of the hour of generation (the last complete hour), and "
-            "every figure of the report covers that same range. "
-            "An interval that spans several hours is split across them in proportion to time; a "
-            "run counts in the period in which it started. Totals are read from the hub's hourly aggregates, "
-            "the same figures the API returns for the same projects and period.",
-        },
-        {
-            "title": "Factor basis",
-            "text": f"Every emission figure of this report is on the {carbon.BASIS_LABELS[basis]} "
-            f"basis. {carbon.BASIS_DESCRIPTIONS[basis]} No total mixes bases. Where a source "
-            "publishes only the other basis (Ember publishes lifecycle figures; EPA eGRID, "
-            "Canada's National Inventory Report, the AIB residual mixes and Google's region "
-            "figures are direct), the figure is converted with the zone's generation mix and "
-            "IPCC AR5 WGIII Annex III median factors per technology, and the factor is marked "
-            "derived. Residual mixes are on the same basis as the location-based factors.",
-        },
-        {
-            "title": "Energy",
-            "text": "IT energy is the sum of CPU, GPU and RAM energy reported per interval and per process. "
-            f"Measured means read from hardware counters ({', '.join(sorted(MEASURED_METHODS))}); "
-            f"estimated means modelled ({', '.join(sorted(ESTIMATED_METHODS))}); imported means taken "
-            "from files of other tools, whose method is not known to the hub.",
-        },
-        {
-            "title": "Power usage effectiveness (PUE)",
-            "text": "Facility energy = IT energy x PUE. The PUE of a run is, in order: the value given "
-            f"for the run; the cloud provider's published fleet PUE ({providers}); the project's PUE; "
-            f"otherwise the on-premises default {current.default_pue:g} ({current.default_pue_source}).",
-        },
-        {
-            "title": "Location-based emissions",
-            "text": "Facility energy x the yearly average grid intensity of the zone where the run ran "
-            "(cloud region -> its grid zone; else country and sub-national region; else country). "
-            f"Where the location is unknown the world average {world.g_per_kwh:g} g CO2e/kWh "
-            f"({world.source}, {world.year}) is used and the energy is listed under data gaps. "
-            "The factor applied is stored with every measurement, so a later dataset changes nothing "
-            "already reported. Dataset(s): " + (", ".join(versions) or "none") + ".",
-        },
-        {
-            "title": "Market-based emissions",
-            "text": "The organisation's contractual instruments (PPAs, RECs, guarantees of origin) cover "
-            "consumption in their zone and period at their own factor (0 g CO2e/kWh for renewables); "
-            "quantities are prorated by time to the period, shares apply to the consumption while "
-            "valid, own (Scope 2) consumption is covered before cloud consumption. The rest takes "
-            f"the zone's residual-mix factor, on the report's {carbon.BASIS_LABELS[basis]} basis. "
-            "An instrument's factor is used as recorded: record it on that basis (a wind or "
-            "solar PPA is 0 g/kWh direct, about 11 to 48 g/kWh lifecycle, IPCC AR5 medians). "
-            f"{current.residual_mix_fallback}",
-        },
-        {
-            "title": "Scopes",
-            "text": "Electricity of owned or colocated hardware is Scope 2 (GHG Protocol Scope 2 "
-            "Guidance, 2015); electricity of cloud and rented GPUs is the customer's Scope 3 "
-            "category 1 (purchased goods and services). The project's hosting setting decides.",
-        },
-        {
-            "title": "Energy mix (ESRS E1-5)",
-            "text": "Facility energy is split into fossil, nuclear and renewable with the yearly "
-            "generation mix of the zone's country from the factor dataset; zones without a recorded "
-            "mix (sub-national zones, unknown locations) and the share of other sources are "
-            "reported as unknown.",
-        },
-        {
-            "title": "Comparisons and intensity",
-            "text": "The previous period and the same period a year earlier are computed the same way "
-            "from the same aggregates. The previous period is the previous calendar quarter or "
-            "year when the period is exactly one, else the period of equal length that ends where "
-            "it starts; the year earlier has the same dates (29 February becomes 28 February). A "
-            "period reported to date is compared like for like: with the same elapsed length from "
-            "the start of each of those periods (never beyond its end). Each comparison states "
-            "the two ranges it compares. Emissions per run divide the period's location-based "
-            "emissions by the runs started in it; emissions per GPU-hour divide them by the GPU-hours "
-            "of the period. Top runs show whole-run totals.",
-        },
-        {
-            "title": "Rounding",
-            "text": f"Figures are computed unrounded and shown rounded half-up: MWh and t CO2e to "
-            f"{PLACES['mwh']} decimals, percentages to {PLACES['pct']}. The same rule is used in the "
-            "PDF, CSV, XLSX and JSON. "
-            f"This report covers {totals['measurement_count']:,} measurements.",
-        },
-    ]
+# --- sections -----------------------------------------------------------------------------
 
 
-def _e1_5(projects: QuerySet[Project], start: datetime, end: datetime) -> dict[str, Any]:
-    rows = queries.usage_breakdown(
-        projects, start, end, "zone", "project__hosting", "factor__dataset_version"
+def _projects(projects: QuerySet[Project], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Per project: runs started in the period and usage, largest emissions first."""
+    run_counts = dict(
+        _runs_in(projects, start, end)
+        .order_by()
+        .values_list("project__uuid")
+        .annotate(n=Count("id"))
     )
+    by_project: list[dict[str, Any]] = []
+    usage = {
+        str(r["project__uuid"]): r
+        for r in queries.usage_breakdown(projects, start, end, "project__uuid")
+    }
+    for p in projects:
+        row = usage.get(str(p.uuid), dict.fromkeys(USAGE_FIELDS, 0.0))
+        by_project.append(
+            {
+                "id": str(p.uuid),
+                "name": p.name,
+                "hosting": p.hosting,
+                "scope": SCOPE_LABELS[scope_of(p.hosting)],
+                "run_count": int(run_counts.get(p.uuid, 0)),
+                **{f: float(row[f] or 0.0) for f in USAGE_FIELDS if f != "measurement_count"},
+                "measurement_count": int(row["measurement_count"] or 0),
+            }
+        )
+    by_project.sort(key=lambda r: (-r["emissions_kg"], r["name"]))
+    return by_project
+
+
+def _zones(
+    projects: QuerySet[Project],
+    start: datetime,
+    end: datetime,
+    version: str,
+    market_lines: list[dict[str, Any]],
+) -> dict[str, list[dict[str, Any]]]:
+    """Usage per zone, provider and region (zones named in ``version``), per zone with its
+    market-based emissions, and per provider."""
+    market_by_zone: dict[str, float] = {}
+    for line in market_lines:
+        market_by_zone[line["zone"]] = market_by_zone.get(line["zone"], 0.0) + line["market_kg"]
+    zones = []
+    for row in queries.usage_breakdown(
+        projects, start, end, "zone", "cloud_provider", "cloud_region"
+    ):
+        zones.append({**row, "zone_label": zone_label(row["zone"], version)})
+    zones.sort(
+        key=lambda r: (-r["emissions_kg"], r["zone"], r["cloud_provider"], r["cloud_region"])
+    )
+    by_zone = []
+    for row in queries.usage_breakdown(projects, start, end, "zone"):
+        by_zone.append({**row, "market_kg": market_by_zone.get(row["zone"], 0.0)})
+    by_zone.sort(key=lambda r: (-r["emissions_kg"], r["zone"]))
+    providers = sorted(
+        queries.usage_breakdown(projects, start, end, "cloud_provider"),
+        key=lambda r: (-r["emissions_kg"], r["cloud_provider"]),
+    )
+    return {"zones": zones, "by_zone": by_zone, "providers": providers}
+
+
+def _energy(
+    projects: QuerySet[Project], start: datetime, end: datetime, totals: dict[str, Any]
+) -> dict[str, Any]:
+    """IT energy by component and by method, and the PUEs applied."""
+    energy = totals["energy_kwh"]
+    components = {
+        c: {
+            "energy_kwh": totals[f"{c}_energy_kwh"],
+            "share_pct": share_pct(totals[f"{c}_energy_kwh"], energy),
+        }
+        for c in ("cpu", "gpu", "ram")
+    }
+    methods = {
+        name: {
+            "energy_kwh": totals[f"{name}_energy_kwh"],
+            "share_pct": share_pct(totals[f"{name}_energy_kwh"], energy),
+        }
+        for name in ("measured", "estimated", "imported")
+    }
+    pue_rows = sorted(queries.usage_breakdown(projects, start, end, "pue"), key=lambda r: r["pue"])
+    pue = {
+        "weighted_average": totals["facility_energy_kwh"] / energy if energy else None,
+        "values": [
+            {
+                "pue": r["pue"],
+                "energy_kwh": r["energy_kwh"],
+                "facility_energy_kwh": r["facility_energy_kwh"],
+            }
+            for r in pue_rows
+        ],
+    }
+    return {"components": components, "methods": methods, "pue": pue}
+
+
+FACTOR_DIMS = (
+    "zone",
+    "factor__dataset_version",
+    "factor__kind",
+    "factor__g_per_kwh",
+    "factor__year",
+    "factor__source",
+    "factor__licence",
+    "factor__url",
+    "factor__is_fallback",
+    "factor__basis",
+    "factor__derived",
+    "factor__note",
+)
+
+
+def _factors(projects: QuerySet[Project], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Every emission factor applied in the period, with the energy and emissions it got."""
+    factors = []
+    for row in queries.usage_breakdown(projects, start, end, *FACTOR_DIMS):
+        factors.append(
+            {
+                "zone": row["zone"],
+                "zone_label": zone_label(row["zone"], row["factor__dataset_version"]),
+                "dataset_version": row["factor__dataset_version"],
+                "kind": row["factor__kind"],
+                "g_per_kwh": row["factor__g_per_kwh"],
+                "year": row["factor__year"],
+                "source": row["factor__source"],
+                "licence": row["factor__licence"],
+                "url": row["factor__url"],
+                "is_fallback": row["factor__is_fallback"],
+                "basis": row["factor__basis"],
+                "derived": row["factor__derived"],
+                "note": row["factor__note"],
+                "facility_energy_kwh": row["facility_energy_kwh"],
+                "emissions_kg": row["emissions_kg"],
+            }
+        )
+    factors.sort(key=lambda r: (r["zone"], r["dataset_version"], r["g_per_kwh"]))
+    return factors
+
+
+def _datasets(versions: list[str]) -> list[dict[str, Any]]:
+    datasets = []
+    for v in versions:
+        info = _dataset(v).info()
+        datasets.append(
+            {
+                "version": v,
+                "name": info.name,
+                "year": info.year,
+                "source": info.source,
+                "licence": info.licence,
+                "url": info.url,
+            }
+        )
+    return datasets
+
+
+def _intensity(totals: dict[str, Any]) -> dict[str, Any]:
+    energy = totals["energy_kwh"]
+    runs = totals["run_count"]
+    return {
+        "kg_per_run": totals["emissions_kg"] / runs if runs else None,
+        "kwh_per_run": energy / runs if runs else None,
+        "kg_per_gpu_hour": totals["emissions_kg"] / totals["gpu_hours"]
+        if totals["gpu_hours"]
+        else None,
+        "kwh_per_gpu_hour": energy / totals["gpu_hours"] if totals["gpu_hours"] else None,
+        "g_per_kwh": totals["intensity_g_per_kwh"],
+    }
+
+
+def _top_runs(projects: QuerySet[Project], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    top = []
+    for r in (
+        _runs_in(projects, start, end)
+        .select_related("project", "experiment")
+        .order_by("-emissions_kg", "started_at", "id")[:TOP_RUNS]
+    ):
+        top.append(
+            {
+                "id": str(r.uuid),
+                "name": r.name or r.run_key,
+                "project": r.project.name,
+                "experiment": r.experiment.name,
+                "status": r.status,
+                "started_at": _iso(r.started_at),
+                "zone": r.zone,
+                "energy_kwh": r.energy_kwh,
+                "emissions_kg": r.emissions_kg,
+                "gpu_hours": r.gpu_hours,
+                "measured_share_pct": share_pct(r.measured_energy_kwh, r.energy_kwh),
+            }
+        )
+    return top
+
+
+def _e1_5(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """ESRS E1-5: facility energy by source, from the period's :func:`consumption_rows`."""
     cats = ("fossil", "nuclear", "renewable", "unknown")
-    table = {scope: dict.fromkeys(cats, 0.0) for scope in (accounting.SCOPE_2, accounting.SCOPE_3)}
+    table = {scope: dict.fromkeys(cats, 0.0) for scope in (mkt.SCOPE_2, mkt.SCOPE_3)}
     mixes: dict[str, Any] = {}
     for row in rows:
         energy = row["facility_energy_kwh"]
@@ -420,16 +539,30 @@ def _e1_5(projects: QuerySet[Project], start: datetime, end: datetime) -> dict[s
         }
         total_pct = sum(parts.values())
         scale = 100.0 / total_pct if total_pct > 100.0 else 1.0
-        for name, pct in parts.items():
-            target[name] += energy * pct * scale / 100.0
+        for name, part_pct in parts.items():
+            target[name] += energy * part_pct * scale / 100.0
         target["unknown"] += energy * max(100.0 - total_pct * scale, 0.0) / 100.0
         mixes[row["zone"]] = {**parts, "year": mix.year, "source": mix.source}
     return {
         "unit": "kWh",
-        "own_operations": table[accounting.SCOPE_2],
-        "cloud": table[accounting.SCOPE_3],
-        "total": {c: table[accounting.SCOPE_2][c] + table[accounting.SCOPE_3][c] for c in cats},
+        "own_operations": table[mkt.SCOPE_2],
+        "cloud": table[mkt.SCOPE_3],
+        "total": {c: table[mkt.SCOPE_2][c] + table[mkt.SCOPE_3][c] for c in cats},
         "mixes": mixes,
+    }
+
+
+def _e1_6(market: mkt.MarketResult) -> dict[str, Any]:
+    """ESRS E1-6: gross Scope 2 and Scope 3 category 1, location- and market-based."""
+    return {
+        "scope2_location_kg": market.location_kg(mkt.SCOPE_2),
+        "scope2_market_kg": market.market_kg(mkt.SCOPE_2),
+        "scope3_cat1_location_kg": market.location_kg(mkt.SCOPE_3),
+        "scope3_cat1_market_kg": market.market_kg(mkt.SCOPE_3),
+        "total_location_kg": market.location_kg(),
+        "total_market_kg": market.market_kg(),
+        "scope2_energy_kwh": market.energy_kwh(mkt.SCOPE_2),
+        "scope3_energy_kwh": market.energy_kwh(mkt.SCOPE_3),
     }
 
 
@@ -447,7 +580,7 @@ def _gaps(
     return {
         "location_unknown_energy_kwh": float(unknown["energy_kwh"] or 0.0),
         "location_unknown_emissions_kg": float(unknown["emissions_kg"] or 0.0),
-        "location_unknown_share_pct": _share(
+        "location_unknown_share_pct": share_pct(
             float(unknown["energy_kwh"] or 0.0), totals["energy_kwh"]
         ),
         "lost_run_count": lost_totals["run_count"],
@@ -463,8 +596,19 @@ def _gaps(
         ],
         "running_run_count": runs.filter(status=RunStatus.RUNNING).count(),
         "imported_energy_kwh": totals["imported_energy_kwh"],
-        "imported_share_pct": _share(totals["imported_energy_kwh"], totals["energy_kwh"]),
+        "imported_share_pct": share_pct(totals["imported_energy_kwh"], totals["energy_kwh"]),
     }
+
+
+def _monthly(projects: QuerySet[Project], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "month": p["t"].strftime("%Y-%m"),
+            "energy_kwh": p["energy_kwh"],
+            "emissions_kg": p["emissions_kg"],
+        }
+        for p in queries.usage_series(projects, start, end, "month")
+    ]
 
 
 def detail_rows(
@@ -509,9 +653,7 @@ def detail_rows(
             {
                 "project_id": str(row["project__uuid"]),
                 "project": row["project__name"],
-                "scope": "Scope 2"
-                if scope_of(row["project__hosting"]) == accounting.SCOPE_2
-                else "Scope 3 cat. 1",
+                "scope": SCOPE_LABELS[scope_of(row["project__hosting"])],
                 "month": row["month"].strftime("%Y-%m"),
                 "zone": row["zone"],
                 "cloud_provider": row["cloud_provider"],
@@ -531,6 +673,61 @@ def detail_rows(
             }
         )
     return out
+
+
+# --- methodology --------------------------------------------------------------------------
+
+
+def methodology(
+    versions: list[str], measurement_count: int, basis: str = carbon.DEFAULT_BASIS
+) -> list[dict[str, str]]:
+    """Plain-words methodology, every default quoted from the dataset that supplied it:
+    ``templates/reports/methodology.txt`` rendered with these figures, as sections."""
+    current = _dataset(versions[0] if versions else carbon.DEFAULT_VERSION)
+    # The fallback on the report's basis, the figure unknown locations actually get.
+    world = current.factor(carbon.WORLD_ZONE, carbon.check_basis(basis))
+    context = {
+        "basis_label": carbon.BASIS_LABELS[basis],
+        "basis_description": carbon.BASIS_DESCRIPTIONS[basis],
+        "measured_methods": ", ".join(sorted(MEASURED_METHODS)),
+        "estimated_methods": ", ".join(sorted(ESTIMATED_METHODS)),
+        "providers": "; ".join(
+            f"{p.name} {plain(p.pue)} ({p.source})" for p in current.providers.values()
+        ),
+        "default_pue": plain(current.default_pue),
+        "default_pue_source": current.default_pue_source,
+        "world_g_per_kwh": plain(world.g_per_kwh),
+        "world_source": world.source,
+        "world_year": str(world.year),
+        "datasets": ", ".join(versions) or "none",
+        "residual_mix_fallback": current.residual_mix_fallback,
+        "places_mwh": str(PLACES["mwh"]),
+        "places_pct": str(PLACES["pct"]),
+        "measurement_count": count(measurement_count),
+    }
+    return sections_of(render_to_string(METHODOLOGY_TEMPLATE, context))
+
+
+def sections_of(text: str) -> list[dict[str, str]]:
+    """``[{"title", "text"}]`` from the methodology template's layout: a ``## Title`` line
+    starts a section, the lines after it are joined with single spaces."""
+    sections: list[dict[str, str]] = []
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("## "):
+            if sections:
+                sections[-1]["text"] = " ".join(lines)
+            sections.append({"title": line[3:].strip(), "text": ""})
+            lines = []
+        elif line:
+            lines.append(line)
+    if sections:
+        sections[-1]["text"] = " ".join(lines)
+    return sections
+
+
+# --- the report ---------------------------------------------------------------------------
 
 
 def build_report_data(
@@ -562,212 +759,36 @@ def build_report_data(
     step(5, "Totals")
     totals = queries.usage_totals(projects, start, end)
     step(15, "Market-based accounting")
-    market, instruments, market_lines = market_for(org, projects, all_projects, start, end)
+    consumption = consumption_rows(projects, start, end)
+    market, instruments, market_lines = market_for(
+        org, projects, all_projects, start, end, consumption
+    )
     step(25, "Comparisons")
     before = period_figures(org, projects, all_projects, against_previous)
     year_ago = period_figures(org, projects, all_projects, against_year)
-
     step(35, "Projects")
-    run_counts = dict(
-        _runs_in(projects, start, end)
-        .order_by()
-        .values_list("project__uuid")
-        .annotate(n=Count("id"))
-    )
-    by_project: list[dict[str, Any]] = []
-    usage = {
-        str(r["project__uuid"]): r
-        for r in queries.usage_breakdown(projects, start, end, "project__uuid")
-    }
-    for p in projects:
-        row = usage.get(str(p.uuid), dict.fromkeys(USAGE_FIELDS, 0.0))
-        by_project.append(
-            {
-                "id": str(p.uuid),
-                "name": p.name,
-                "hosting": p.hosting,
-                "scope": "Scope 2"
-                if scope_of(p.hosting) == accounting.SCOPE_2
-                else "Scope 3 cat. 1",
-                "run_count": int(run_counts.get(p.uuid, 0)),
-                **{f: float(row[f] or 0.0) for f in USAGE_FIELDS if f != "measurement_count"},
-                "measurement_count": int(row["measurement_count"] or 0),
-            }
-        )
-    by_project.sort(key=lambda r: (-r["emissions_kg"], r["name"]))
-
+    by_project = _projects(projects, start, end)
     step(45, "Zones, regions and providers")
-    versions = sorted(
-        set(
-            queries.hours_for(projects, start, end)
-            .order_by()
-            .values_list("factor__dataset_version", flat=True)
-            .distinct()
-        )
+    # Every factor applied, and so every dataset version used.
+    factors = _factors(projects, start, end)
+    versions = sorted({f["dataset_version"] for f in factors})
+    zones = _zones(
+        projects, start, end, versions[0] if versions else carbon.DEFAULT_VERSION, market_lines
     )
-    market_by_zone: dict[str, float] = {}
-    for line in market_lines:
-        market_by_zone[line["zone"]] = market_by_zone.get(line["zone"], 0.0) + line["market_kg"]
-    zones = []
-    for row in queries.usage_breakdown(
-        projects, start, end, "zone", "cloud_provider", "cloud_region"
-    ):
-        zones.append(
-            {
-                **row,
-                "zone_label": zone_label(
-                    row["zone"], versions[0] if versions else carbon.DEFAULT_VERSION
-                ),
-            }
-        )
-    zones.sort(
-        key=lambda r: (-r["emissions_kg"], r["zone"], r["cloud_provider"], r["cloud_region"])
-    )
-    by_zone = []
-    for row in queries.usage_breakdown(projects, start, end, "zone"):
-        by_zone.append({**row, "market_kg": market_by_zone.get(row["zone"], 0.0)})
-    by_zone.sort(key=lambda r: (-r["emissions_kg"], r["zone"]))
-    providers = sorted(
-        queries.usage_breakdown(projects, start, end, "cloud_provider"),
-        key=lambda r: (-r["emissions_kg"], r["cloud_provider"]),
-    )
-
     step(55, "Components, methods and PUE")
-    energy = totals["energy_kwh"]
-    components = {
-        c: {
-            "energy_kwh": totals[f"{c}_energy_kwh"],
-            "share_pct": _share(totals[f"{c}_energy_kwh"], energy),
-        }
-        for c in ("cpu", "gpu", "ram")
-    }
-    methods = {
-        name: {
-            "energy_kwh": totals[f"{name}_energy_kwh"],
-            "share_pct": _share(totals[f"{name}_energy_kwh"], energy),
-        }
-        for name in ("measured", "estimated", "imported")
-    }
-    pue_rows = sorted(queries.usage_breakdown(projects, start, end, "pue"), key=lambda r: r["pue"])
-    pue = {
-        "weighted_average": totals["facility_energy_kwh"] / energy if energy else None,
-        "values": [
-            {
-                "pue": r["pue"],
-                "energy_kwh": r["energy_kwh"],
-                "facility_energy_kwh": r["facility_energy_kwh"],
-            }
-            for r in pue_rows
-        ],
-    }
-
+    energy = _energy(projects, start, end, totals)
     step(65, "Emission factors")
-    factor_dims = (
-        "zone",
-        "factor__dataset_version",
-        "factor__kind",
-        "factor__g_per_kwh",
-        "factor__year",
-        "factor__source",
-        "factor__licence",
-        "factor__url",
-        "factor__is_fallback",
-        "factor__basis",
-        "factor__derived",
-        "factor__note",
-    )
-    factors = []
-    for row in queries.usage_breakdown(projects, start, end, *factor_dims):
-        factors.append(
-            {
-                "zone": row["zone"],
-                "zone_label": zone_label(row["zone"], row["factor__dataset_version"]),
-                "dataset_version": row["factor__dataset_version"],
-                "kind": row["factor__kind"],
-                "g_per_kwh": row["factor__g_per_kwh"],
-                "year": row["factor__year"],
-                "source": row["factor__source"],
-                "licence": row["factor__licence"],
-                "url": row["factor__url"],
-                "is_fallback": row["factor__is_fallback"],
-                "basis": row["factor__basis"],
-                "derived": row["factor__derived"],
-                "note": row["factor__note"],
-                "facility_energy_kwh": row["facility_energy_kwh"],
-                "emissions_kg": row["emissions_kg"],
-            }
-        )
-    factors.sort(key=lambda r: (r["zone"], r["dataset_version"], r["g_per_kwh"]))
-    datasets = []
-    for v in versions:
-        info = _dataset(v).info()
-        datasets.append(
-            {
-                "version": v,
-                "name": info.name,
-                "year": info.year,
-                "source": info.source,
-                "licence": info.licence,
-                "url": info.url,
-            }
-        )
-
+    datasets = _datasets(versions)
     step(72, "Data gaps and intensity")
     gaps = _gaps(projects, start, end, totals)
-    runs = totals["run_count"]
-    intensity = {
-        "kg_per_run": totals["emissions_kg"] / runs if runs else None,
-        "kwh_per_run": energy / runs if runs else None,
-        "kg_per_gpu_hour": totals["emissions_kg"] / totals["gpu_hours"]
-        if totals["gpu_hours"]
-        else None,
-        "kwh_per_gpu_hour": energy / totals["gpu_hours"] if totals["gpu_hours"] else None,
-        "g_per_kwh": totals["intensity_g_per_kwh"],
-    }
-
+    intensity = _intensity(totals)
     step(78, "Top runs")
-    top = []
-    for r in (
-        _runs_in(projects, start, end)
-        .select_related("project", "experiment")
-        .order_by("-emissions_kg", "started_at", "id")[:TOP_RUNS]
-    ):
-        top.append(
-            {
-                "id": str(r.uuid),
-                "name": r.name or r.run_key,
-                "project": r.project.name,
-                "experiment": r.experiment.name,
-                "status": r.status,
-                "started_at": _iso(r.started_at),
-                "zone": r.zone,
-                "energy_kwh": r.energy_kwh,
-                "emissions_kg": r.emissions_kg,
-                "gpu_hours": r.gpu_hours,
-                "measured_share_pct": _share(r.measured_energy_kwh, r.energy_kwh),
-            }
-        )
-
+    top = _top_runs(projects, start, end)
     step(84, "ESRS tables")
-    e1_6 = {
-        "scope2_location_kg": market.location_kg(accounting.SCOPE_2),
-        "scope2_market_kg": market.market_kg(accounting.SCOPE_2),
-        "scope3_cat1_location_kg": market.location_kg(accounting.SCOPE_3),
-        "scope3_cat1_market_kg": market.market_kg(accounting.SCOPE_3),
-        "total_location_kg": market.location_kg(),
-        "total_market_kg": market.market_kg(),
-        "scope2_energy_kwh": market.energy_kwh(accounting.SCOPE_2),
-        "scope3_energy_kwh": market.energy_kwh(accounting.SCOPE_3),
-    }
+    e1_5 = _e1_5(consumption)
+    e1_6 = _e1_6(market)
     step(88, "Monthly series and detail rows")
-    monthly = [
-        {
-            "month": p["t"].strftime("%Y-%m"),
-            "energy_kwh": p["energy_kwh"],
-            "emissions_kg": p["emissions_kg"],
-        }
-        for p in queries.usage_series(projects, start, end, "month")
-    ]
+    monthly = _monthly(projects, start, end)
     detail = detail_rows(projects, start, end)
 
     return {
@@ -802,12 +823,8 @@ def build_report_data(
         "totals": totals,
         "summary": _summary(totals, market.market_kg(), before, year_ago),
         "projects": by_project,
-        "zones": zones,
-        "by_zone": by_zone,
-        "providers": providers,
-        "components": components,
-        "methods": methods,
-        "pue": pue,
+        **zones,
+        **energy,
         "factors": factors,
         "datasets": datasets,
         "market": {
@@ -815,13 +832,13 @@ def build_report_data(
             "lines": market_lines,
             "covered_kwh": market.covered_kwh(),
         },
-        "esrs_e1_5": _e1_5(projects, start, end),
+        "esrs_e1_5": e1_5,
         "esrs_e1_6": e1_6,
         "gaps": gaps,
         "intensity": intensity,
         "top_runs": top,
         "monthly": monthly,
-        "methodology": _methodology(versions, totals, org.basis),
+        "methodology": methodology(versions, totals["measurement_count"], org.basis),
         "detail": detail,
     }
 
@@ -849,17 +866,3 @@ def data_checksum(data: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of the figures (sorted keys, 12 significant digits)."""
     text = json.dumps(_canonical(data), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def mwh(kwh: float | None) -> str:
-    """kWh shown as MWh with the report's rounding."""
-    return fmt(None if kwh is None else kwh / 1000.0, PLACES["mwh"])
-
-
-def tonnes(kg: float | None) -> str:
-    """kg shown as t CO2e with the report's rounding."""
-    return fmt(None if kg is None else kg / 1000.0, PLACES["t"])
-
-
-def pct(value: float | None) -> str:
-    return fmt(value, PLACES["pct"]) + (" %" if value is not None else "")

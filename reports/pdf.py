@@ -1,12 +1,15 @@
 """The PDF report, for people: paginated, with header, footer, tables and charts.
 
-Built with reportlab platypus and reportlab.graphics charts from the dict of
-:func:`reports.build.build_report_data`; every figure is formatted by ``reports.rounding``.
+Owns the PDF's layout: page decoration, table and chart styles, and one function per
+section (:data:`SECTIONS`, in page order). Built with reportlab platypus and
+reportlab.graphics charts from the dict of :func:`reports.build.build_report_data`; every
+figure is written by ``reports.formatting`` (which rounds with ``reports.rounding``).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
@@ -30,9 +33,17 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import Flowable
 
-from reports.build import mwh, pct, tonnes
-from reports.renderers import basis_sentence
-from reports.rounding import PLACES, fmt, rounded
+from reports.formatting import (
+    basis_sentence,
+    change,
+    count,
+    mwh,
+    number,
+    pct,
+    scope_short,
+    share_pct,
+    tonnes,
+)
 
 GREEN = colors.HexColor("#2E6B4F")
 LIGHT = colors.HexColor("#EAF2EE")
@@ -224,7 +235,7 @@ def _pie(title: str, parts: list[tuple[str, float]]) -> Drawing:
     legend.alignment = "right"
     legend.columnMaximum = 6
     legend.colorNamePairs = [
-        (PALETTE[i % len(PALETTE)], f"{label} {fmt(v / total * 100.0, PLACES['pct'])} %")
+        (PALETTE[i % len(PALETTE)], f"{label} {number(v / total * 100.0, 'pct')} %")
         for i, (label, v) in enumerate(parts)
     ]
     d.add(legend)
@@ -239,11 +250,476 @@ def _charts_row(left: Flowable, right: Flowable) -> Table:
     return t
 
 
-def _change(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    r = rounded(value, PLACES["pct"])
-    return ("+" if r is not None and r > 0 else "") + fmt(value, PLACES["pct"]) + " %"
+Story = list[Flowable]
+
+
+# --- sections, in page order --------------------------------------------------------------
+
+
+def _cover(data: dict[str, Any], checksum: str) -> Story:
+    """Title, period, scope, factor basis, datasets and checksum."""
+    org = data["organisation"]["name"]
+    period = data["period"]
+    scope = (
+        "all projects of the organisation" if data["scope"]["all_projects"] else "selected projects"
+    )
+    names = ", ".join(p["name"] for p in data["scope"]["projects"]) or "none"
+    story: Story = [
+        Paragraph(_esc(f"Energy and carbon report: {org}"), H1),
+        Paragraph(
+            f"<b>Period</b> {_esc(period['label'])}: {_esc(period['start'][:10])} to {_esc(period['end'][:10])} "
+            f"(UTC, end excluded). <b>Scope</b> {scope}: {_esc(names)}.",
+            BODY,
+        ),
+        Paragraph(
+            f"<b>Factor basis</b>: {_esc(data['basis']['label'])}. "
+            f"{_esc(data['basis']['description'])} " + basis_sentence(data["basis"]),
+            BODY,
+        ),
+    ]
+    if period["to_date"]:
+        story.append(
+            Paragraph(
+                f"<b>To date.</b> The period had not ended when this report was generated: every "
+                f"figure covers {_esc(period['description'])}, up to the last complete hour "
+                "before generation. Comparisons are like for like: the same elapsed length of "
+                "the periods compared with.",
+                BODY,
+            )
+        )
+    story.append(
+        Paragraph(
+            f"<b>Factor datasets</b> {_esc(', '.join(d['version'] for d in data['datasets']) or 'none used')}. "
+            f"<b>Data checksum</b> (SHA-256 of the figures) {checksum}.",
+            SMALL,
+        )
+    )
+    story.append(Spacer(1, 4 * mm))
+    return story
+
+
+# Rows of the summary table: label, figure, how it is written.
+SUMMARY_ROWS = (
+    ("IT energy (MWh)", "energy_kwh", mwh),
+    ("Facility energy incl. PUE (MWh)", "facility_energy_kwh", mwh),
+    ("Location-based (t CO2e)", "location_kg", tonnes),
+    ("Market-based (t CO2e)", "market_kg", tonnes),
+)
+
+
+def _summary(data: dict[str, Any]) -> Story:
+    """Headline figures against the two comparisons, the ranges compared, the key ratios
+    and the charts."""
+    s = data["summary"]
+    period = data["period"]
+    prev = s["comparisons"]["previous_period"]
+    year = s["comparisons"]["same_period_last_year"]
+    rows = [
+        [
+            label,
+            write(s[key]),
+            write(prev[key]),
+            change(prev["change_pct"][key]),
+            write(year[key]),
+            change(year["change_pct"][key]),
+        ]
+        for label, key, write in SUMMARY_ROWS
+    ]
+    story: Story = [Paragraph("Summary", H2)]
+    story.append(
+        _table(
+            [
+                "",
+                "This period, to date" if period["to_date"] else "This period",
+                f"Previous {prev['label']}" + (", same part" if prev["to_date"] else ""),
+                "Change",
+                f"Year before {year['label']}" + (", same part" if year["to_date"] else ""),
+                "Change",
+            ],
+            rows,
+            [48 * mm, 22 * mm, 24 * mm, 22 * mm, 34 * mm, 22 * mm],
+        )
+    )
+    story.append(Spacer(1, 1 * mm))
+    # Each comparison states the two ranges it compares.
+    for name, cmp in (("Previous", prev), ("Year before", year)):
+        story.append(Paragraph(f"<b>{name}:</b> {_esc(cmp['text'])}.", SMALL))
+    story.append(Spacer(1, 2 * mm))
+    m = data["methods"]
+    i = data["intensity"]
+    story.append(
+        Paragraph(
+            f"{count(s['run_count'])} runs started in the period; {number(s['gpu_hours'], 'hours')} GPU-hours; "
+            f"{count(s['measurement_count'])} measurements. Measured energy {pct(m['measured']['share_pct'])}, "
+            f"estimated {pct(m['estimated']['share_pct'])}, imported {pct(m['imported']['share_pct'])}. "
+            f"Energy-weighted PUE {number(data['pue']['weighted_average'], 'pue')}. "
+            f"Intensity: {number(i['kg_per_run'], 'kg')} kg CO2e per run, "
+            f"{number(i['kg_per_gpu_hour'], 'kg')} kg CO2e per GPU-hour, "
+            f"{number(i['kwh_per_gpu_hour'], 'kwh')} kWh per GPU-hour (location-based).",
+            BODY,
+        )
+    )
+    story.append(Spacer(1, 3 * mm))
+    story.append(_bar_monthly(data["monthly"]))
+    c = data["components"]
+    story.append(
+        _charts_row(
+            _pie(
+                "IT energy by component",
+                [
+                    ("CPU", c["cpu"]["energy_kwh"]),
+                    ("GPU", c["gpu"]["energy_kwh"]),
+                    ("RAM", c["ram"]["energy_kwh"]),
+                ],
+            ),
+            _pie(
+                "IT energy by method",
+                [
+                    ("Measured", m["measured"]["energy_kwh"]),
+                    ("Estimated", m["estimated"]["energy_kwh"]),
+                    ("Imported", m["imported"]["energy_kwh"]),
+                ],
+            ),
+        )
+    )
+    return story
+
+
+def _esrs(data: dict[str, Any]) -> Story:
+    """ESRS E1-6 (gross emissions) and E1-5 (energy by source), on a new page."""
+    e6 = data["esrs_e1_6"]
+    e5 = data["esrs_e1_5"]
+    return [
+        PageBreak(),
+        Paragraph("ESRS E1-6: gross GHG emissions (t CO2e)", H2),
+        _table(
+            ["", "Location-based", "Market-based"],
+            [
+                ["Gross Scope 1", "not covered", "not covered"],
+                [
+                    "Gross Scope 2: owned and colocated hardware",
+                    tonnes(e6["scope2_location_kg"]),
+                    tonnes(e6["scope2_market_kg"]),
+                ],
+                [
+                    "Gross Scope 3 category 1: cloud computing",
+                    tonnes(e6["scope3_cat1_location_kg"]),
+                    tonnes(e6["scope3_cat1_market_kg"]),
+                ],
+                ["Total", tonnes(e6["total_location_kg"]), tonnes(e6["total_market_kg"])],
+            ],
+            [90 * mm, 40 * mm, 40 * mm],
+            total=True,
+        ),
+        Paragraph("ESRS E1-5: energy consumption by source (MWh, facility energy)", H2),
+        _table(
+            ["Source", "Own operations (Scope 2)", "Cloud (Scope 3, for information)", "Total"],
+            [
+                [
+                    k.capitalize(),
+                    mwh(e5["own_operations"][k]),
+                    mwh(e5["cloud"][k]),
+                    mwh(e5["total"][k]),
+                ]
+                for k in ("fossil", "nuclear", "renewable", "unknown")
+            ]
+            + [
+                [
+                    "Total",
+                    mwh(sum(e5["own_operations"].values())),
+                    mwh(sum(e5["cloud"].values())),
+                    mwh(sum(e5["total"].values())),
+                ]
+            ],
+            [40 * mm, 42 * mm, 52 * mm, 36 * mm],
+            total=True,
+        ),
+        Paragraph(
+            "Split with the yearly generation mix of each zone's country; zones without a recorded mix count as unknown.",
+            SMALL,
+        ),
+    ]
+
+
+def _projects(data: dict[str, Any]) -> Story:
+    s = data["summary"]
+    m = data["methods"]
+    return [
+        Paragraph("By project", H2),
+        _bar_projects(data["projects"]),
+        _table(
+            ["Project", "Scope", "Runs", "IT MWh", "Facility MWh", "t CO2e (loc.)", "Measured"],
+            [
+                [
+                    p["name"],
+                    p["scope"],
+                    count(p["run_count"]),
+                    mwh(p["energy_kwh"]),
+                    mwh(p["facility_energy_kwh"]),
+                    tonnes(p["emissions_kg"]),
+                    pct(share_pct(p["measured_energy_kwh"], p["energy_kwh"])),
+                ]
+                for p in data["projects"]
+            ]
+            + [
+                [
+                    "Total",
+                    "",
+                    count(s["run_count"]),
+                    mwh(s["energy_kwh"]),
+                    mwh(s["facility_energy_kwh"]),
+                    tonnes(s["location_kg"]),
+                    pct(m["measured"]["share_pct"]),
+                ]
+            ],
+            [44 * mm, 24 * mm, 14 * mm, 22 * mm, 24 * mm, 24 * mm, 22 * mm],
+            numeric_from=2,
+            total=True,
+        ),
+    ]
+
+
+def _zones(data: dict[str, Any]) -> Story:
+    return [
+        Paragraph("By zone, region and provider", H2),
+        _table(
+            ["Zone", "Provider / region", "IT MWh", "Facility MWh", "t CO2e (loc.)"],
+            [
+                [
+                    f"{z['zone']} - {z['zone_label']}",
+                    f"{z['cloud_provider'] or '-'} {z['cloud_region'] or ''}",
+                    mwh(z["energy_kwh"]),
+                    mwh(z["facility_energy_kwh"]),
+                    tonnes(z["emissions_kg"]),
+                ]
+                for z in data["zones"]
+            ],
+            [66 * mm, 34 * mm, 22 * mm, 24 * mm, 24 * mm],
+            numeric_from=2,
+        ),
+        Paragraph("By provider", H3),
+        _table(
+            ["Provider", "IT MWh", "t CO2e (loc.)"],
+            [
+                [
+                    p["cloud_provider"] or "own hardware or not stated",
+                    mwh(p["energy_kwh"]),
+                    tonnes(p["emissions_kg"]),
+                ]
+                for p in data["providers"]
+            ],
+            [70 * mm, 30 * mm, 30 * mm],
+        ),
+    ]
+
+
+def _energy(data: dict[str, Any]) -> Story:
+    """Energy by component and method, and by PUE, kept on one page."""
+    c = data["components"]
+    m = data["methods"]
+    components_table = _table(
+        ["", "MWh", "Share"],
+        [
+            [name.upper(), mwh(c[name]["energy_kwh"]), pct(c[name]["share_pct"])]
+            for name in ("cpu", "gpu", "ram")
+        ]
+        + [
+            [f"{name.capitalize()} energy", mwh(m[name]["energy_kwh"]), pct(m[name]["share_pct"])]
+            for name in ("measured", "estimated", "imported")
+        ],
+        [70 * mm, 30 * mm, 30 * mm],
+    )
+    pue_table = _table(
+        ["PUE", "IT MWh", "Facility MWh"],
+        [
+            [number(p["pue"], "pue"), mwh(p["energy_kwh"]), mwh(p["facility_energy_kwh"])]
+            for p in data["pue"]["values"]
+        ],
+        [30 * mm, 30 * mm, 30 * mm],
+    )
+    return [
+        KeepTogether(
+            [
+                Paragraph("Energy by component, method and PUE", H2),
+                components_table,
+                Spacer(1, 2 * mm),
+                pue_table,
+            ]
+        )
+    ]
+
+
+def _factors(data: dict[str, Any]) -> Story:
+    story: Story = [
+        Paragraph("Emission factors applied", H2),
+        _table(
+            ["Zone", "g CO2e/kWh", "Year", "Dataset", "Source", "Facility MWh"],
+            [
+                [
+                    f"{f['zone']}{' (fallback)' if f['is_fallback'] else ''}",
+                    number(f["g_per_kwh"], "g_per_kwh")
+                    + f" {f['basis']}{' (derived)' if f['derived'] else ''}",
+                    str(f["year"]),
+                    f["dataset_version"],
+                    f["source"],
+                    mwh(f["facility_energy_kwh"]),
+                ]
+                for f in data["factors"]
+            ],
+            [26 * mm, 20 * mm, 12 * mm, 20 * mm, 70 * mm, 22 * mm],
+            numeric_from=5,
+        ),
+    ]
+    for d in data["datasets"]:
+        story.append(
+            Paragraph(
+                f"<b>{_esc(d['version'])}</b>: {_esc(d['name'])} ({d['year']}). Licence: {_esc(d['licence'])}. {_esc(d['url'])}",
+                SMALL,
+            )
+        )
+    return story
+
+
+def _market(data: dict[str, Any]) -> Story:
+    """Market-based lines per zone and scope, and the instruments used."""
+    story: Story = [
+        Paragraph("Market-based accounting", H2),
+        _table(
+            [
+                "Zone",
+                "Scope",
+                "Facility MWh",
+                "Covered MWh",
+                "Residual g/kWh",
+                "t CO2e (loc.)",
+                "t CO2e (mkt.)",
+            ],
+            [
+                [
+                    ln["zone"],
+                    scope_short(ln["scope"]),
+                    mwh(ln["facility_energy_kwh"]),
+                    mwh(ln["covered_kwh"]),
+                    number(ln["residual"]["g_per_kwh"], "g_per_kwh")
+                    + (" *" if ln["residual"]["is_fallback"] else ""),
+                    tonnes(ln["location_kg"]),
+                    tonnes(ln["market_kg"]),
+                ]
+                for ln in data["market"]["lines"]
+            ],
+            [22 * mm, 18 * mm, 24 * mm, 24 * mm, 26 * mm, 28 * mm, 28 * mm],
+            numeric_from=2,
+        ),
+        Paragraph(
+            "* No residual mix published for this zone: the location-based factor is used, which may understate market-based emissions.",
+            SMALL,
+        ),
+    ]
+    if data["market"]["instruments"]:
+        story.append(Paragraph("Contractual instruments", H3))
+        story.append(
+            _table(
+                ["Instrument", "Zone", "Valid", "Basis", "g/kWh", "Used MWh", "Unused MWh"],
+                [
+                    [
+                        ins["kind_label"],
+                        ins["zone"],
+                        f"{ins['period_start']} to {ins['period_end']}",
+                        ins["basis"],
+                        number(ins["g_per_kwh"], "g_per_kwh"),
+                        mwh(ins["used_kwh"]),
+                        mwh(ins["unused_kwh"]),
+                    ]
+                    for ins in data["market"]["instruments"]
+                ],
+                [34 * mm, 14 * mm, 26 * mm, 44 * mm, 14 * mm, 19 * mm, 19 * mm],
+                numeric_from=4,
+            )
+        )
+    else:
+        story.append(
+            Paragraph(
+                "No contractual instruments recorded for this period: market-based emissions use residual mixes only.",
+                BODY,
+            )
+        )
+    return story
+
+
+def _gaps(data: dict[str, Any]) -> Story:
+    g = data["gaps"]
+    return [
+        Paragraph("Data gaps", H2),
+        _table(
+            ["Gap", "Value"],
+            [
+                [
+                    "Energy with unknown location (world average applied)",
+                    f"{mwh(g['location_unknown_energy_kwh'])} MWh ({pct(g['location_unknown_share_pct'])})",
+                ],
+                [
+                    "Lost runs (stopped reporting before finishing)",
+                    f"{count(g['lost_run_count'])} runs, {mwh(g['lost_energy_kwh'])} MWh reported",
+                ],
+                ["Runs still running at generation time", count(g["running_run_count"])],
+                [
+                    "Imported energy (method of the other tool unknown)",
+                    f"{mwh(g['imported_energy_kwh'])} MWh ({pct(g['imported_share_pct'])})",
+                ],
+            ],
+            [100 * mm, 70 * mm],
+        ),
+    ]
+
+
+def _top_runs(data: dict[str, Any]) -> Story:
+    return [
+        Paragraph(f"Top {len(data['top_runs'])} runs by emissions", H2),
+        _table(
+            ["Run", "Project", "Status", "Zone", "MWh", "t CO2e", "GPU-h"],
+            [
+                [
+                    r["name"],
+                    r["project"],
+                    r["status"],
+                    r["zone"],
+                    mwh(r["energy_kwh"]),
+                    tonnes(r["emissions_kg"]),
+                    number(r["gpu_hours"], "hours"),
+                ]
+                for r in data["top_runs"]
+            ],
+            [46 * mm, 30 * mm, 18 * mm, 20 * mm, 20 * mm, 20 * mm, 16 * mm],
+            numeric_from=4,
+        ),
+    ]
+
+
+def _methodology(data: dict[str, Any]) -> Story:
+    """The methodology text (``data["methodology"]``), on a new page."""
+    story: Story = [PageBreak(), Paragraph("Methodology and defaults", H2)]
+    for section in data["methodology"]:
+        story.append(
+            KeepTogether(
+                [Paragraph(_esc(section["title"]), H3), Paragraph(_esc(section["text"]), BODY)]
+            )
+        )
+    return story
+
+
+# The sections after the cover, in page order.
+SECTIONS: tuple[Callable[[dict[str, Any]], Story], ...] = (
+    _summary,
+    _esrs,
+    _projects,
+    _zones,
+    _energy,
+    _factors,
+    _market,
+    _gaps,
+    _top_runs,
+    _methodology,
+)
 
 
 def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> bytes:
@@ -274,443 +750,8 @@ def render_pdf(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> byt
             "footer_text": f"Generated {meta['generated_at'][:19]} UTC - data SHA-256 {checksum[:16]}...",
         },
     )
-    s = data["summary"]
-    story: list[Flowable] = []
-    story.append(Paragraph(_esc(f"Energy and carbon report: {org}"), H1))
-    scope = (
-        "all projects of the organisation" if data["scope"]["all_projects"] else "selected projects"
-    )
-    names = ", ".join(p["name"] for p in data["scope"]["projects"]) or "none"
-    story.append(
-        Paragraph(
-            f"<b>Period</b> {_esc(period['label'])}: {_esc(period['start'][:10])} to {_esc(period['end'][:10])} "
-            f"(UTC, end excluded). <b>Scope</b> {scope}: {_esc(names)}.",
-            BODY,
-        )
-    )
-    story.append(
-        Paragraph(
-            f"<b>Factor basis</b>: {_esc(data['basis']['label'])}. "
-            f"{_esc(data['basis']['description'])} " + basis_sentence(data["basis"]),
-            BODY,
-        )
-    )
-    if period["to_date"]:
-        story.append(
-            Paragraph(
-                f"<b>To date.</b> The period had not ended when this report was generated: every "
-                f"figure covers {_esc(period['description'])}, up to the last complete hour "
-                "before generation. Comparisons are like for like: the same elapsed length of "
-                "the periods compared with.",
-                BODY,
-            )
-        )
-    story.append(
-        Paragraph(
-            f"<b>Factor datasets</b> {_esc(', '.join(d['version'] for d in data['datasets']) or 'none used')}. "
-            f"<b>Data checksum</b> (SHA-256 of the figures) {checksum}.",
-            SMALL,
-        )
-    )
-    story.append(Spacer(1, 4 * mm))
-
-    story.append(Paragraph("Summary", H2))
-    prev = s["comparisons"]["previous_period"]
-    year = s["comparisons"]["same_period_last_year"]
-    rows = [
-        [
-            "IT energy (MWh)",
-            mwh(s["energy_kwh"]),
-            mwh(prev["energy_kwh"]),
-            _change(prev["change_pct"]["energy_kwh"]),
-            mwh(year["energy_kwh"]),
-            _change(year["change_pct"]["energy_kwh"]),
-        ],
-        [
-            "Facility energy incl. PUE (MWh)",
-            mwh(s["facility_energy_kwh"]),
-            mwh(prev["facility_energy_kwh"]),
-            _change(prev["change_pct"]["facility_energy_kwh"]),
-            mwh(year["facility_energy_kwh"]),
-            _change(year["change_pct"]["facility_energy_kwh"]),
-        ],
-        [
-            "Location-based (t CO2e)",
-            tonnes(s["location_kg"]),
-            tonnes(prev["location_kg"]),
-            _change(prev["change_pct"]["location_kg"]),
-            tonnes(year["location_kg"]),
-            _change(year["change_pct"]["location_kg"]),
-        ],
-        [
-            "Market-based (t CO2e)",
-            tonnes(s["market_kg"]),
-            tonnes(prev["market_kg"]),
-            _change(prev["change_pct"]["market_kg"]),
-            tonnes(year["market_kg"]),
-            _change(year["change_pct"]["market_kg"]),
-        ],
-    ]
-    story.append(
-        _table(
-            [
-                "",
-                "This period, to date" if period["to_date"] else "This period",
-                f"Previous {prev['label']}" + (", same part" if prev["to_date"] else ""),
-                "Change",
-                f"Year before {year['label']}" + (", same part" if year["to_date"] else ""),
-                "Change",
-            ],
-            rows,
-            [48 * mm, 22 * mm, 24 * mm, 22 * mm, 34 * mm, 22 * mm],
-        )
-    )
-    story.append(Spacer(1, 1 * mm))
-    # Each comparison states the two ranges it compares.
-    for name, cmp in (("Previous", prev), ("Year before", year)):
-        story.append(Paragraph(f"<b>{name}:</b> {_esc(cmp['text'])}.", SMALL))
-    story.append(Spacer(1, 2 * mm))
-    m = data["methods"]
-    i = data["intensity"]
-    story.append(
-        Paragraph(
-            f"{s['run_count']:,} runs started in the period; {fmt(s['gpu_hours'], PLACES['hours'])} GPU-hours; "
-            f"{s['measurement_count']:,} measurements. Measured energy {pct(m['measured']['share_pct'])}, "
-            f"estimated {pct(m['estimated']['share_pct'])}, imported {pct(m['imported']['share_pct'])}. "
-            f"Energy-weighted PUE {fmt(data['pue']['weighted_average'], PLACES['pue'])}. "
-            f"Intensity: {fmt(i['kg_per_run'], PLACES['kg'])} kg CO2e per run, "
-            f"{fmt(i['kg_per_gpu_hour'], PLACES['kg'])} kg CO2e per GPU-hour, "
-            f"{fmt(i['kwh_per_gpu_hour'], PLACES['kwh'])} kWh per GPU-hour (location-based).",
-            BODY,
-        )
-    )
-    story.append(Spacer(1, 3 * mm))
-    story.append(_bar_monthly(data["monthly"]))
-    c = data["components"]
-    story.append(
-        _charts_row(
-            _pie(
-                "IT energy by component",
-                [
-                    ("CPU", c["cpu"]["energy_kwh"]),
-                    ("GPU", c["gpu"]["energy_kwh"]),
-                    ("RAM", c["ram"]["energy_kwh"]),
-                ],
-            ),
-            _pie(
-                "IT energy by method",
-                [
-                    ("Measured", m["measured"]["energy_kwh"]),
-                    ("Estimated", m["estimated"]["energy_kwh"]),
-                    ("Imported", m["imported"]["energy_kwh"]),
-                ],
-            ),
-        )
-    )
-
-    story.append(PageBreak())
-    story.append(Paragraph("ESRS E1-6: gross GHG emissions (t CO2e)", H2))
-    e6 = data["esrs_e1_6"]
-    story.append(
-        _table(
-            ["", "Location-based", "Market-based"],
-            [
-                ["Gross Scope 1", "not covered", "not covered"],
-                [
-                    "Gross Scope 2: owned and colocated hardware",
-                    tonnes(e6["scope2_location_kg"]),
-                    tonnes(e6["scope2_market_kg"]),
-                ],
-                [
-                    "Gross Scope 3 category 1: cloud computing",
-                    tonnes(e6["scope3_cat1_location_kg"]),
-                    tonnes(e6["scope3_cat1_market_kg"]),
-                ],
-                ["Total", tonnes(e6["total_location_kg"]), tonnes(e6["total_market_kg"])],
-            ],
-            [90 * mm, 40 * mm, 40 * mm],
-            total=True,
-        )
-    )
-    story.append(Paragraph("ESRS E1-5: energy consumption by source (MWh, facility energy)", H2))
-    e5 = data["esrs_e1_5"]
-    story.append(
-        _table(
-            ["Source", "Own operations (Scope 2)", "Cloud (Scope 3, for information)", "Total"],
-            [
-                [
-                    k.capitalize(),
-                    mwh(e5["own_operations"][k]),
-                    mwh(e5["cloud"][k]),
-                    mwh(e5["total"][k]),
-                ]
-                for k in ("fossil", "nuclear", "renewable", "unknown")
-            ]
-            + [
-                [
-                    "Total",
-                    mwh(sum(e5["own_operations"].values())),
-                    mwh(sum(e5["cloud"].values())),
-                    mwh(sum(e5["total"].values())),
-                ]
-            ],
-            [40 * mm, 42 * mm, 52 * mm, 36 * mm],
-            total=True,
-        )
-    )
-    story.append(
-        Paragraph(
-            "Split with the yearly generation mix of each zone's country; zones without a recorded mix count as unknown.",
-            SMALL,
-        )
-    )
-
-    story.append(Paragraph("By project", H2))
-    story.append(_bar_projects(data["projects"]))
-    story.append(
-        _table(
-            ["Project", "Scope", "Runs", "IT MWh", "Facility MWh", "t CO2e (loc.)", "Measured"],
-            [
-                [
-                    p["name"],
-                    p["scope"],
-                    f"{p['run_count']:,}",
-                    mwh(p["energy_kwh"]),
-                    mwh(p["facility_energy_kwh"]),
-                    tonnes(p["emissions_kg"]),
-                    pct(_share(p["measured_energy_kwh"], p["energy_kwh"])),
-                ]
-                for p in data["projects"]
-            ]
-            + [
-                [
-                    "Total",
-                    "",
-                    f"{s['run_count']:,}",
-                    mwh(s["energy_kwh"]),
-                    mwh(s["facility_energy_kwh"]),
-                    tonnes(s["location_kg"]),
-                    pct(m["measured"]["share_pct"]),
-                ]
-            ],
-            [44 * mm, 24 * mm, 14 * mm, 22 * mm, 24 * mm, 24 * mm, 22 * mm],
-            numeric_from=2,
-            total=True,
-        )
-    )
-
-    story.append(Paragraph("By zone, region and provider", H2))
-    story.append(
-        _table(
-            ["Zone", "Provider / region", "IT MWh", "Facility MWh", "t CO2e (loc.)"],
-            [
-                [
-                    f"{z['zone']} - {z['zone_label']}",
-                    f"{z['cloud_provider'] or '-'} {z['cloud_region'] or ''}",
-                    mwh(z["energy_kwh"]),
-                    mwh(z["facility_energy_kwh"]),
-                    tonnes(z["emissions_kg"]),
-                ]
-                for z in data["zones"]
-            ],
-            [66 * mm, 34 * mm, 22 * mm, 24 * mm, 24 * mm],
-            numeric_from=2,
-        )
-    )
-    story.append(Paragraph("By provider", H3))
-    story.append(
-        _table(
-            ["Provider", "IT MWh", "t CO2e (loc.)"],
-            [
-                [
-                    p["cloud_provider"] or "own hardware or not stated",
-                    mwh(p["energy_kwh"]),
-                    tonnes(p["emissions_kg"]),
-                ]
-                for p in data["providers"]
-            ],
-            [70 * mm, 30 * mm, 30 * mm],
-        )
-    )
-    components_table = _table(
-        ["", "MWh", "Share"],
-        [
-            [name.upper(), mwh(c[name]["energy_kwh"]), pct(c[name]["share_pct"])]
-            for name in ("cpu", "gpu", "ram")
-        ]
-        + [
-            [f"{name.capitalize()} energy", mwh(m[name]["energy_kwh"]), pct(m[name]["share_pct"])]
-            for name in ("measured", "estimated", "imported")
-        ],
-        [70 * mm, 30 * mm, 30 * mm],
-    )
-    pue_table = _table(
-        ["PUE", "IT MWh", "Facility MWh"],
-        [
-            [fmt(p["pue"], PLACES["pue"]), mwh(p["energy_kwh"]), mwh(p["facility_energy_kwh"])]
-            for p in data["pue"]["values"]
-        ],
-        [30 * mm, 30 * mm, 30 * mm],
-    )
-    story.append(
-        KeepTogether(
-            [
-                Paragraph("Energy by component, method and PUE", H2),
-                components_table,
-                Spacer(1, 2 * mm),
-                pue_table,
-            ]
-        )
-    )
-
-    story.append(Paragraph("Emission factors applied", H2))
-    story.append(
-        _table(
-            ["Zone", "g CO2e/kWh", "Year", "Dataset", "Source", "Facility MWh"],
-            [
-                [
-                    f"{f['zone']}{' (fallback)' if f['is_fallback'] else ''}",
-                    fmt(f["g_per_kwh"], PLACES["g_per_kwh"])
-                    + f" {f['basis']}{' (derived)' if f['derived'] else ''}",
-                    str(f["year"]),
-                    f["dataset_version"],
-                    f["source"],
-                    mwh(f["facility_energy_kwh"]),
-                ]
-                for f in data["factors"]
-            ],
-            [26 * mm, 20 * mm, 12 * mm, 20 * mm, 70 * mm, 22 * mm],
-            numeric_from=5,
-        )
-    )
-    for d in data["datasets"]:
-        story.append(
-            Paragraph(
-                f"<b>{_esc(d['version'])}</b>: {_esc(d['name'])} ({d['year']}). Licence: {_esc(d['licence'])}. {_esc(d['url'])}",
-                SMALL,
-            )
-        )
-
-    story.append(Paragraph("Market-based accounting", H2))
-    story.append(
-        _table(
-            [
-                "Zone",
-                "Scope",
-                "Facility MWh",
-                "Covered MWh",
-                "Residual g/kWh",
-                "t CO2e (loc.)",
-                "t CO2e (mkt.)",
-            ],
-            [
-                [
-                    ln["zone"],
-                    "2" if ln["scope"] == "scope2" else "3 cat. 1",
-                    mwh(ln["facility_energy_kwh"]),
-                    mwh(ln["covered_kwh"]),
-                    fmt(ln["residual"]["g_per_kwh"], PLACES["g_per_kwh"])
-                    + (" *" if ln["residual"]["is_fallback"] else ""),
-                    tonnes(ln["location_kg"]),
-                    tonnes(ln["market_kg"]),
-                ]
-                for ln in data["market"]["lines"]
-            ],
-            [22 * mm, 18 * mm, 24 * mm, 24 * mm, 26 * mm, 28 * mm, 28 * mm],
-            numeric_from=2,
-        )
-    )
-    story.append(
-        Paragraph(
-            "* No residual mix published for this zone: the location-based factor is used, which may understate market-based emissions.",
-            SMALL,
-        )
-    )
-    if data["market"]["instruments"]:
-        story.append(Paragraph("Contractual instruments", H3))
-        story.append(
-            _table(
-                ["Instrument", "Zone", "Valid", "Basis", "g/kWh", "Used MWh", "Unused MWh"],
-                [
-                    [
-                        ins["kind_label"],
-                        ins["zone"],
-                        f"{ins['period_start']} to {ins['period_end']}",
-                        ins["basis"],
-                        fmt(ins["g_per_kwh"], PLACES["g_per_kwh"]),
-                        mwh(ins["used_kwh"]),
-                        mwh(ins["unused_kwh"]),
-                    ]
-                    for ins in data["market"]["instruments"]
-                ],
-                [34 * mm, 14 * mm, 26 * mm, 44 * mm, 14 * mm, 19 * mm, 19 * mm],
-                numeric_from=4,
-            )
-        )
-    else:
-        story.append(
-            Paragraph(
-                "No contractual instruments recorded for this period: market-based emissions use residual mixes only.",
-                BODY,
-            )
-        )
-
-    story.append(Paragraph("Data gaps", H2))
-    g = data["gaps"]
-    story.append(
-        _table(
-            ["Gap", "Value"],
-            [
-                [
-                    "Energy with unknown location (world average applied)",
-                    f"{mwh(g['location_unknown_energy_kwh'])} MWh ({pct(g['location_unknown_share_pct'])})",
-                ],
-                [
-                    "Lost runs (stopped reporting before finishing)",
-                    f"{g['lost_run_count']:,} runs, {mwh(g['lost_energy_kwh'])} MWh reported",
-                ],
-                ["Runs still running at generation time", f"{g['running_run_count']:,}"],
-                [
-                    "Imported energy (method of the other tool unknown)",
-                    f"{mwh(g['imported_energy_kwh'])} MWh ({pct(g['imported_share_pct'])})",
-                ],
-            ],
-            [100 * mm, 70 * mm],
-        )
-    )
-
-    story.append(Paragraph(f"Top {len(data['top_runs'])} runs by emissions", H2))
-    story.append(
-        _table(
-            ["Run", "Project", "Status", "Zone", "MWh", "t CO2e", "GPU-h"],
-            [
-                [
-                    r["name"],
-                    r["project"],
-                    r["status"],
-                    r["zone"],
-                    mwh(r["energy_kwh"]),
-                    tonnes(r["emissions_kg"]),
-                    fmt(r["gpu_hours"], PLACES["hours"]),
-                ]
-                for r in data["top_runs"]
-            ],
-            [46 * mm, 30 * mm, 18 * mm, 20 * mm, 20 * mm, 20 * mm, 16 * mm],
-            numeric_from=4,
-        )
-    )
-
-    story.append(PageBreak())
-    story.append(Paragraph("Methodology and defaults", H2))
-    for section in data["methodology"]:
-        story.append(
-            KeepTogether(
-                [Paragraph(_esc(section["title"]), H3), Paragraph(_esc(section["text"]), BODY)]
-            )
-        )
+    story = _cover(data, checksum)
+    for section in SECTIONS:
+        story += section(data)
     doc.build(story, canvasmaker=canvas_cls)
     return buf.getvalue()
-
-
-def _share(part: float, whole: float) -> float | None:
-    return part / whole * 100.0 if whole else None

@@ -1,8 +1,10 @@
 """Machine formats of a report: CSV detail rows, an XLSX workbook and JSON.
 
-Each takes the dict of :func:`reports.build.build_report_data` and returns bytes. Shown
-figures go through ``reports.rounding``; CSV and JSON detail keep full precision so that
-sums of rows equal the totals.
+Owns the layout of those formats: the CSV columns, the JSON document, and one function
+per workbook sheet (:data:`SHEETS`, in tab order). Each takes the dict of
+:func:`reports.build.build_report_data` and returns bytes. Shown figures go through
+``reports.formatting`` (units, number formats, wording; rounding by ``reports.rounding``);
+CSV and JSON detail keep full precision so that sums of rows equal the totals.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +22,14 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from api.models import USAGE_FIELDS
-from reports.rounding import PLACES, rounded
+from reports.formatting import (
+    basis_sentence,
+    excel_format,
+    excel_value,
+    is_number,
+    to_mwh,
+    to_t,
+)
 
 CSV_COLUMNS = [
     "project_id",
@@ -44,19 +54,6 @@ CSV_COLUMNS = [
     "data_end",
     "to_date",
 ]
-
-
-def basis_sentence(basis: dict[str, Any]) -> str:
-    """ "Every figure is on this basis", or, while a basis change is still being applied,
-    the warning that the report mixes bases and must not be used."""
-    if basis.get("mixed"):
-        return (
-            "WARNING: some figures of this period use factors of another basis ("
-            + ", ".join(basis["factor_bases"])
-            + "), because a change of basis was still being applied; regenerate this report "
-            "once it is done, and do not use this one."
-        )
-    return "Every figure of this report is on this basis."
 
 
 def period_columns(data: dict[str, Any]) -> dict[str, Any]:
@@ -104,10 +101,6 @@ HEAD_FILL = PatternFill("solid", fgColor="2E6B4F")
 TITLE = Font(bold=True, size=14)
 
 
-def _fmt(kind: str) -> str:
-    return "#,##0." + "0" * PLACES[kind] if PLACES[kind] else "#,##0"
-
-
 def _table(
     ws: Worksheet, top: int, headers: list[str], rows: list[list[Any]], kinds: list[str | None]
 ) -> int:
@@ -125,12 +118,9 @@ def _table(
 def _table_row(ws: Worksheet, r: int, values: list[Any], kinds: list[str | None]) -> None:
     """Write one row, rounding each number by its column's unit kind."""
     for col, (value, kind) in enumerate(zip(values, kinds, strict=True), 1):
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        cell = ws.cell(
-            row=r, column=col, value=rounded(value, PLACES[kind]) if kind and number else value
-        )
-        if kind and number:
-            cell.number_format = _fmt(kind)
+        cell = ws.cell(row=r, column=col, value=excel_value(value, kind))
+        if kind and is_number(value):
+            cell.number_format = excel_format(kind)
 
 
 def _widths(ws: Worksheet, widths: list[int]) -> None:
@@ -138,22 +128,21 @@ def _widths(ws: Worksheet, widths: list[int]) -> None:
         ws.column_dimensions[get_column_letter(i)].width = w
 
 
-def _t(kg: float | None) -> float | None:
-    return None if kg is None else kg / 1000.0
+# Rows of the summary table: label, figure, unit conversion, unit kind.
+SUMMARY_ROWS = (
+    ("IT energy (MWh)", "energy_kwh", to_mwh),
+    ("Facility energy (MWh)", "facility_energy_kwh", to_mwh),
+    ("Emissions, location-based (t CO2e)", "location_kg", to_t),
+    ("Emissions, market-based (t CO2e)", "market_kg", to_t),
+)
 
 
-def _mwh(kwh: float | None) -> float | None:
-    return None if kwh is None else kwh / 1000.0
-
-
-def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> bytes:
-    """Workbook: Summary, Projects, Zones, Factors, Market-based, ESRS, Data gaps,
-    Top runs, Methodology and Detail sheets."""
-    wb = Workbook()
+def _summary_sheet(
+    ws: Worksheet, data: dict[str, Any], meta: dict[str, Any], checksum: str
+) -> None:
+    """Title, period, checksum and basis; headline figures against the comparisons; the
+    key ratios."""
     s = data["summary"]
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Summary"
     period = data["period"]
     ws["A1"] = f"Carbon report {data['organisation']['name']}, {period['title']}"
     ws["A1"].font = TITLE
@@ -170,40 +159,6 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     )
     prev = s["comparisons"]["previous_period"]
     year = s["comparisons"]["same_period_last_year"]
-    rows = [
-        [
-            "IT energy (MWh)",
-            _mwh(s["energy_kwh"]),
-            _mwh(prev["energy_kwh"]),
-            prev["change_pct"]["energy_kwh"],
-            _mwh(year["energy_kwh"]),
-            year["change_pct"]["energy_kwh"],
-        ],
-        [
-            "Facility energy (MWh)",
-            _mwh(s["facility_energy_kwh"]),
-            _mwh(prev["facility_energy_kwh"]),
-            prev["change_pct"]["facility_energy_kwh"],
-            _mwh(year["facility_energy_kwh"]),
-            year["change_pct"]["facility_energy_kwh"],
-        ],
-        [
-            "Emissions, location-based (t CO2e)",
-            _t(s["location_kg"]),
-            _t(prev["location_kg"]),
-            prev["change_pct"]["location_kg"],
-            _t(year["location_kg"]),
-            year["change_pct"]["location_kg"],
-        ],
-        [
-            "Emissions, market-based (t CO2e)",
-            _t(s["market_kg"]),
-            _t(prev["market_kg"]),
-            prev["change_pct"]["market_kg"],
-            _t(year["market_kg"]),
-            year["change_pct"]["market_kg"],
-        ],
-    ]
     nxt = _table(
         ws,
         5,
@@ -215,7 +170,17 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
             f"Year before ({year['label']}: {year['description']})",
             "Change %",
         ],
-        rows,
+        [
+            [
+                label,
+                unit(s[key]),
+                unit(prev[key]),
+                prev["change_pct"][key],
+                unit(year[key]),
+                year["change_pct"][key],
+            ]
+            for label, key, unit in SUMMARY_ROWS
+        ],
         [None, "mwh", "mwh", "pct", "mwh", "pct"],
     )
     # Each comparison states the two ranges it compares.
@@ -227,33 +192,31 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     m = data["methods"]
     c = data["components"]
     i = data["intensity"]
-    rows2: list[list[Any]] = [
+    figures: list[list[Any]] = [
         ["Runs started", s["run_count"], None],
         ["GPU-hours", s["gpu_hours"], "hours"],
         ["Measured energy share %", m["measured"]["share_pct"], "pct"],
         ["Estimated energy share %", m["estimated"]["share_pct"], "pct"],
         ["Imported energy share %", m["imported"]["share_pct"], "pct"],
-        ["CPU energy (MWh)", _mwh(c["cpu"]["energy_kwh"]), "mwh"],
-        ["GPU energy (MWh)", _mwh(c["gpu"]["energy_kwh"]), "mwh"],
-        ["RAM energy (MWh)", _mwh(c["ram"]["energy_kwh"]), "mwh"],
+        ["CPU energy (MWh)", to_mwh(c["cpu"]["energy_kwh"]), "mwh"],
+        ["GPU energy (MWh)", to_mwh(c["gpu"]["energy_kwh"]), "mwh"],
+        ["RAM energy (MWh)", to_mwh(c["ram"]["energy_kwh"]), "mwh"],
         ["Energy-weighted PUE", data["pue"]["weighted_average"], "pue"],
         ["kg CO2e per run", i["kg_per_run"], "kg"],
         ["kg CO2e per GPU-hour", i["kg_per_gpu_hour"], "kg"],
         ["Average intensity (g CO2e/kWh facility)", i["g_per_kwh"], "g_per_kwh"],
     ]
     ws.cell(row=nxt, column=1, value="Figure").font = HEAD
-    for r, (label, value, kind) in enumerate(rows2, nxt + 1):
+    for r, (label, value, kind) in enumerate(figures, nxt + 1):
         ws.cell(row=r, column=1, value=label)
-        cell = ws.cell(
-            row=r,
-            column=2,
-            value=rounded(value, PLACES[kind]) if kind and value is not None else value,
-        )
+        # A figure of a unit kind keeps its number format even when it is n/a (empty).
+        cell = ws.cell(row=r, column=2, value=excel_value(value, kind))
         if kind:
-            cell.number_format = _fmt(kind)
+            cell.number_format = excel_format(kind)
     _widths(ws, [40, 16, 18, 12, 20, 12])
 
-    ws = wb.create_sheet("Projects")
+
+def _projects_sheet(ws: Worksheet, data: dict[str, Any]) -> None:
     _table(
         ws,
         1,
@@ -272,10 +235,10 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
                 p["name"],
                 p["scope"],
                 p["run_count"],
-                _mwh(p["energy_kwh"]),
-                _mwh(p["facility_energy_kwh"]),
-                _t(p["emissions_kg"]),
-                _mwh(p["measured_energy_kwh"]),
+                to_mwh(p["energy_kwh"]),
+                to_mwh(p["facility_energy_kwh"]),
+                to_t(p["emissions_kg"]),
+                to_mwh(p["measured_energy_kwh"]),
                 p["gpu_hours"],
             ]
             for p in data["projects"]
@@ -284,7 +247,8 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     )
     _widths(ws, [28, 16, 8, 16, 18, 20, 16, 12])
 
-    ws = wb.create_sheet("Zones")
+
+def _zones_sheet(ws: Worksheet, data: dict[str, Any]) -> None:
     nxt = _table(
         ws,
         1,
@@ -303,9 +267,9 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
                 z["zone_label"],
                 z["cloud_provider"] or "-",
                 z["cloud_region"] or "-",
-                _mwh(z["energy_kwh"]),
-                _mwh(z["facility_energy_kwh"]),
-                _t(z["emissions_kg"]),
+                to_mwh(z["energy_kwh"]),
+                to_mwh(z["facility_energy_kwh"]),
+                to_t(z["emissions_kg"]),
             ]
             for z in data["zones"]
         ],
@@ -318,8 +282,8 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         [
             [
                 p["cloud_provider"] or "(own or unknown)",
-                _mwh(p["energy_kwh"]),
-                _t(p["emissions_kg"]),
+                to_mwh(p["energy_kwh"]),
+                to_t(p["emissions_kg"]),
             ]
             for p in data["providers"]
         ],
@@ -327,7 +291,8 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     )
     _widths(ws, [14, 40, 14, 16, 16, 18, 20])
 
-    ws = wb.create_sheet("Factors")
+
+def _factors_sheet(ws: Worksheet, data: dict[str, Any]) -> None:
     _table(
         ws,
         1,
@@ -357,8 +322,8 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
                 f["source"],
                 f["licence"],
                 f["url"],
-                _mwh(f["facility_energy_kwh"]),
-                _t(f["emissions_kg"]),
+                to_mwh(f["facility_energy_kwh"]),
+                to_t(f["emissions_kg"]),
             ]
             for f in data["factors"]
         ],
@@ -366,7 +331,8 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     )
     _widths(ws, [12, 30, 12, 12, 8, 9, 30, 60, 20, 40, 16, 12])
 
-    ws = wb.create_sheet("Market-based")
+
+def _market_sheet(ws: Worksheet, data: dict[str, Any]) -> None:
     nxt = _table(
         ws,
         1,
@@ -385,14 +351,14 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
             [
                 ln["zone"],
                 ln["scope"],
-                _mwh(ln["facility_energy_kwh"]),
-                _mwh(ln["covered_kwh"]),
-                _mwh(ln["residual_kwh"]),
+                to_mwh(ln["facility_energy_kwh"]),
+                to_mwh(ln["covered_kwh"]),
+                to_mwh(ln["residual_kwh"]),
                 ln["residual"]["g_per_kwh"],
                 ln["residual"]["source"]
                 + (" (fallback: location factor)" if ln["residual"]["is_fallback"] else ""),
-                _t(ln["location_kg"]),
-                _t(ln["market_kg"]),
+                to_t(ln["location_kg"]),
+                to_t(ln["market_kg"]),
             ]
             for ln in data["market"]["lines"]
         ],
@@ -421,9 +387,9 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
                 ins["period_end"],
                 ins["basis"],
                 ins["g_per_kwh"],
-                _mwh(ins["available_kwh"]),
-                _mwh(ins["used_kwh"]),
-                _mwh(ins["unused_kwh"]),
+                to_mwh(ins["available_kwh"]),
+                to_mwh(ins["used_kwh"]),
+                to_mwh(ins["unused_kwh"]),
                 ins["notes"],
             ]
             for ins in data["market"]["instruments"]
@@ -432,7 +398,8 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     )
     _widths(ws, [30, 10, 16, 18, 40, 14, 40, 16, 16, 30])
 
-    ws = wb.create_sheet("ESRS")
+
+def _esrs_sheet(ws: Worksheet, data: dict[str, Any]) -> None:
     e5 = data["esrs_e1_5"]
     ws["A1"] = "ESRS E1-5 Energy consumption (MWh, facility energy)"
     ws["A1"].font = TITLE
@@ -441,7 +408,7 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         2,
         ["Source", "Own operations (Scope 2)", "Cloud (Scope 3, for information)", "Total"],
         [
-            [k, _mwh(e5["own_operations"][k]), _mwh(e5["cloud"][k]), _mwh(e5["total"][k])]
+            [k, to_mwh(e5["own_operations"][k]), to_mwh(e5["cloud"][k]), to_mwh(e5["total"][k])]
             for k in ("fossil", "nuclear", "renewable", "unknown")
         ],
         [None, "mwh", "mwh", "mwh"],
@@ -456,35 +423,36 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
             ["Gross Scope 1", "not covered by the hub", "not covered by the hub"],
             [
                 "Gross Scope 2 (owned and colocated hardware)",
-                _t(e6["scope2_location_kg"]),
-                _t(e6["scope2_market_kg"]),
+                to_t(e6["scope2_location_kg"]),
+                to_t(e6["scope2_market_kg"]),
             ],
             [
                 "Gross Scope 3 category 1 (cloud)",
-                _t(e6["scope3_cat1_location_kg"]),
-                _t(e6["scope3_cat1_market_kg"]),
+                to_t(e6["scope3_cat1_location_kg"]),
+                to_t(e6["scope3_cat1_market_kg"]),
             ],
-            ["Total", _t(e6["total_location_kg"]), _t(e6["total_market_kg"])],
+            ["Total", to_t(e6["total_location_kg"]), to_t(e6["total_market_kg"])],
         ],
         [None, "t", "t"],
     )
     _widths(ws, [46, 24, 30, 16])
 
-    ws = wb.create_sheet("Data gaps")
+
+def _gaps_sheet(ws: Worksheet, data: dict[str, Any]) -> None:
     g = data["gaps"]
     # Each row has its own unit, so each is rounded by its own rule (counts not at all).
     gaps: list[tuple[str, Any, str, str | None]] = [
         (
             "Energy with unknown location (world average used)",
-            _mwh(g["location_unknown_energy_kwh"]),
+            to_mwh(g["location_unknown_energy_kwh"]),
             "MWh",
             "mwh",
         ),
         ("Share of energy with unknown location", g["location_unknown_share_pct"], "%", "pct"),
         ("Lost runs (stopped reporting)", g["lost_run_count"], "runs", None),
-        ("Energy reported by lost runs", _mwh(g["lost_energy_kwh"]), "MWh", "mwh"),
+        ("Energy reported by lost runs", to_mwh(g["lost_energy_kwh"]), "MWh", "mwh"),
         ("Runs still running", g["running_run_count"], "runs", None),
-        ("Imported energy (method unknown)", _mwh(g["imported_energy_kwh"]), "MWh", "mwh"),
+        ("Imported energy (method unknown)", to_mwh(g["imported_energy_kwh"]), "MWh", "mwh"),
         ("Share of imported energy", g["imported_share_pct"], "%", "pct"),
     ]
     _table(ws, 1, ["Gap", "Value", "Unit"], [], [None, None, None])
@@ -492,7 +460,8 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         _table_row(ws, r, [label, value, unit], [None, kind, None])
     _widths(ws, [50, 16, 8])
 
-    ws = wb.create_sheet("Top runs")
+
+def _top_runs_sheet(ws: Worksheet, data: dict[str, Any]) -> None:
     _table(
         ws,
         1,
@@ -516,8 +485,8 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
                 r["status"],
                 r["started_at"],
                 r["zone"],
-                _mwh(r["energy_kwh"]),
-                _t(r["emissions_kg"]),
+                to_mwh(r["energy_kwh"]),
+                to_t(r["emissions_kg"]),
                 r["gpu_hours"],
                 r["measured_share_pct"],
             ]
@@ -527,7 +496,9 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     )
     _widths(ws, [30, 20, 20, 10, 26, 12, 14, 12, 12, 12])
 
-    ws = wb.create_sheet("Methodology")
+
+def _methodology_sheet(ws: Worksheet, data: dict[str, Any]) -> None:
+    """The methodology text (``data["methodology"]``) and the datasets used."""
     ws["A1"] = "Methodology and defaults"
     ws["A1"].font = TITLE
     r = 3
@@ -546,7 +517,9 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         r += 1
     _widths(ws, [30, 120])
 
-    ws = wb.create_sheet("Detail")
+
+def _detail_sheet(ws: Worksheet, data: dict[str, Any]) -> None:
+    """The CSV's rows and columns, full precision."""
     for col, h in enumerate(CSV_COLUMNS, 1):
         cell = ws.cell(row=1, column=col, value=h)
         cell.font = HEAD
@@ -557,6 +530,31 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
         for col, name in enumerate(CSV_COLUMNS, 1):
             ws.cell(row=row_i, column=col, value=full[name])
 
+
+# The sheets after Summary, in tab order.
+SHEETS: tuple[tuple[str, Callable[[Worksheet, dict[str, Any]], None]], ...] = (
+    ("Projects", _projects_sheet),
+    ("Zones", _zones_sheet),
+    ("Factors", _factors_sheet),
+    ("Market-based", _market_sheet),
+    ("ESRS", _esrs_sheet),
+    ("Data gaps", _gaps_sheet),
+    ("Top runs", _top_runs_sheet),
+    ("Methodology", _methodology_sheet),
+    ("Detail", _detail_sheet),
+)
+
+
+def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> bytes:
+    """Workbook: Summary, Projects, Zones, Factors, Market-based, ESRS, Data gaps,
+    Top runs, Methodology and Detail sheets."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Summary"
+    _summary_sheet(ws, data, meta, checksum)
+    for title, sheet in SHEETS:
+        sheet(wb.create_sheet(title), data)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

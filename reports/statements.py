@@ -3,7 +3,8 @@
 Each statement gives hardware, duration, energy, location, factor, emissions and the
 method, plus the Software Carbon Intensity (ISO/IEC 21031:2024) computed by
 :func:`carbon.sci`, with embodied emissions where a ``HardwareFootprint`` is recorded for
-the run's GPU model (otherwise "not configured").
+the run's GPU model (otherwise "not configured"). Figures are written by
+``reports.formatting``, as in the reports.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 import carbon
 from api import queries
 from api.models import METHOD_CHOICES, Experiment, Measurement, Run
+from reports.formatting import number, plain
 from reports.models import HardwareFootprint
-from reports.rounding import PLACES, fmt
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ def run_sci(run: Run) -> RunSci:
             functional_units=1,
         )
         note = (
-            f"{gpu_count} x {footprint.model_name}: {footprint.embodied_kg:g} kg CO2e each over "
-            f"{footprint.lifetime_hours:g} h ({footprint.source})"
+            f"{gpu_count} x {footprint.model_name}: {plain(footprint.embodied_kg)} kg CO2e each over "
+            f"{plain(footprint.lifetime_hours)} h ({footprint.source})"
         )
     else:
         result = carbon.sci(energy_kwh=run.energy_kwh * run.pue, g_per_kwh=run.factor.g_per_kwh)
@@ -82,7 +83,7 @@ def _hardware(runs: list[Run]) -> str:
                 else str(hw["cpu_model"])
             )
         if hw.get("ram_gb"):
-            parts.append(f"{hw['ram_gb']:g} GB RAM")
+            parts.append(f"{plain(hw['ram_gb'])} GB RAM")
         text = ", ".join(parts) or "not reported"
         if run.node_count > 1:
             text += f" per node, {run.node_count} nodes"
@@ -121,7 +122,7 @@ def run_statement(run: Run) -> dict[str, Any]:
         "location": run.zone_label
         + ("" if run.location_known else " (location unknown: world average)"),
         "factors": [
-            f"{f.g_per_kwh:g} g CO2e/kWh ({f.basis_label} basis; {f.zone}, {f.source}, {f.year}; dataset {f.dataset_version})"
+            f"{plain(f.g_per_kwh)} g CO2e/kWh ({f.basis_label} basis; {f.zone}, {f.source}, {f.year}; dataset {f.dataset_version})"
         ],
         "emissions_kg": run.emissions_kg,
         "sci_kg": sci_run.result.sci_kg,
@@ -147,7 +148,7 @@ def experiment_statement(exp: Experiment) -> dict[str, Any]:
     facility = sum(r.energy_kwh * r.pue for r in runs)
     factors = sorted(
         {
-            f"{r.factor.g_per_kwh:g} g CO2e/kWh ({r.factor.basis_label} basis; {r.factor.zone}, {r.factor.source}, {r.factor.year}; dataset {r.factor.dataset_version})"
+            f"{plain(r.factor.g_per_kwh)} g CO2e/kWh ({r.factor.basis_label} basis; {r.factor.zone}, {r.factor.source}, {r.factor.year}; dataset {r.factor.dataset_version})"
             for r in runs
         }
     )
@@ -211,25 +212,24 @@ def energy_methods(runs: list[Run]) -> str:
 
 
 def _lines(s: dict[str, Any]) -> list[tuple[str, str]]:
-    kwh, kg = PLACES["kwh"], PLACES["kg"]
     return [
         ("Hardware", s["hardware"]),
         (
             "Duration",
-            f"{fmt(s['wall_hours'], PLACES['hours'])} h wall-clock ({s['period']}); {fmt(s['gpu_hours'], PLACES['hours'])} GPU-hours",
+            f"{number(s['wall_hours'], 'hours')} h wall-clock ({s['period']}); {number(s['gpu_hours'], 'hours')} GPU-hours",
         ),
         (
             "Energy",
-            f"{fmt(s['energy_kwh'], kwh)} kWh IT energy (CPU {fmt(s['cpu_kwh'], kwh)}, GPU {fmt(s['gpu_kwh'], kwh)}, "
-            f"RAM {fmt(s['ram_kwh'], kwh)}; {fmt(s['measured_pct'], PLACES['pct'])} % measured); PUE {fmt(s['pue'], PLACES['pue'])}; "
-            f"{fmt(s['facility_kwh'], kwh)} kWh facility energy",
+            f"{number(s['energy_kwh'], 'kwh')} kWh IT energy (CPU {number(s['cpu_kwh'], 'kwh')}, GPU {number(s['gpu_kwh'], 'kwh')}, "
+            f"RAM {number(s['ram_kwh'], 'kwh')}; {number(s['measured_pct'], 'pct')} % measured); PUE {number(s['pue'], 'pue')}; "
+            f"{number(s['facility_kwh'], 'kwh')} kWh facility energy",
         ),
         ("Location", s["location"]),
         ("Emission factor", "; ".join(s["factors"]) or "none"),
-        ("Emissions", f"{fmt(s['emissions_kg'], kg)} kg CO2e (location-based)"),
+        ("Emissions", f"{number(s['emissions_kg'], 'kg')} kg CO2e (location-based)"),
         (
             "SCI (ISO/IEC 21031)",
-            f"{fmt(s['sci_kg'], kg)} kg CO2e {s['sci_unit']}; embodied emissions {fmt(s['embodied_kg'], kg)} kg CO2e ({s['embodied_note']})",
+            f"{number(s['sci_kg'], 'kg')} kg CO2e {s['sci_unit']}; embodied emissions {number(s['embodied_kg'], 'kg')} kg CO2e ({s['embodied_note']})",
         ),
         ("Method", METHOD.format(methods=s["methods"])),
     ]
@@ -247,8 +247,8 @@ def to_markdown(s: dict[str, Any]) -> str:
     out += [f"| **{k}** | {v.replace('|', '/')} |" for k, v in _lines(s)]
     out += [
         "",
-        f"The {s['subject']} used {fmt(s['energy_kwh'], PLACES['kwh'])} kWh of electricity and emitted "
-        f"{fmt(s['emissions_kg'], PLACES['kg'])} kg CO2e (location-based), as recorded by Emissions Hub.",
+        f"The {s['subject']} used {number(s['energy_kwh'], 'kwh')} kWh of electricity and emitted "
+        f"{number(s['emissions_kg'], 'kg')} kg CO2e (location-based), as recorded by Emissions Hub.",
         "",
     ]
     return "\n".join(out)
@@ -278,7 +278,7 @@ def to_latex(s: dict[str, Any]) -> str:
     rows = "\n".join(f"  \\textbf{{{tex_escape(k)}}} & {tex_escape(v)} \\\\" for k, v in _lines(s))
     caption = tex_escape(
         f"Carbon statement for {s['subject']} (project {s['project']}): "
-        f"{fmt(s['energy_kwh'], PLACES['kwh'])} kWh, {fmt(s['emissions_kg'], PLACES['kg'])} kg CO2e."
+        f"{number(s['energy_kwh'], 'kwh')} kWh, {number(s['emissions_kg'], 'kg')} kg CO2e."
     )
     return (
         "% Carbon statement generated by Emissions Hub\n"

@@ -14,7 +14,7 @@ from django.db import transaction
 from api import ingest
 from api.accounting import LocationError, place
 from api.models import Project, Run, RunSource, RunStatus
-from api.schema import MeasurementIn, measurement
+from api.schema import MAX_SOURCE_PUE, MeasurementIn, measurement
 
 # Namespace of every UUID the hub derives for foreign data (CodeCarbon posts, file rows):
 # the same input always gives the same UUID, so a resend or a re-upload counts once.
@@ -62,8 +62,8 @@ def text(raw: Any, max_len: int = 200) -> str:
 # measured by a PUE before they write it; the hub divides it out again, so a run never
 # gets a PUE twice, and records on the run what it did (``params["source_pue"]``).
 
-# A tool's PUE above this is a typing mistake, not a facility (published PUEs are 1.0-2.5).
-MAX_SOURCE_PUE = 10.0
+# A tool's PUE above ``api.schema.MAX_SOURCE_PUE`` (the one bound of the PUE a foreign tool
+# applied) is a typing mistake, not a facility (published PUEs are 1.0-2.5).
 
 # CodeCarbon multiplies each component's energy by its pue since 2.2.3 (mlco2/codecarbon
 # pull request 398), and the reported power as well since 3.3.1 (pull request 1332).

@@ -39,7 +39,7 @@ from django.test import Client
 import carbon
 from api.models import Measurement, Organisation, Run, UsageHour
 from dashboards import formatting
-from reports.build import mwh, tonnes
+from reports.formatting import mwh, tonnes
 from reports.rounding import PLACES
 from tests.cast import Cast, api, measurement
 from tests.reports.reconcile_data import (

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reports.accounting import (
+from carbon.market import (
     SCOPE_2,
     SCOPE_3,
     Consumption,

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 import carbon
 from api import queries
 from api.models import Project
-from reports.build import mwh, tonnes
+from reports.formatting import mwh, tonnes
 from reports.models import ContractualInstrument, Report, ReportFile, ReportStatus
 from reports.rounding import PLACES, fmt, rounded
 from tests.cast import Cast

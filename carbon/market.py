@@ -1,6 +1,9 @@
 """Market-based emissions: contractual instruments first, residual mix for the rest.
 
-Pure functions, no Django (GHG Protocol Scope 2 Guidance, 2015, market-based method):
+Owns the market-based method (allocation of instruments to consumption, proration of
+instruments to a period); the report (``reports.build.market_for``) feeds it the
+period's consumption and instruments. Pure functions, no Django (GHG Protocol Scope 2
+Guidance, 2015, market-based method):
 
 - each zone's consumption (facility energy, kWh) is covered by the organisation's
   instruments in that zone, in the order given, up to the energy they cover in the
@@ -12,14 +15,17 @@ Pure functions, no Django (GHG Protocol Scope 2 Guidance, 2015, market-based met
   certificate is never counted twice and never leaves own electricity uncovered while
   covering a supplier's.
 
-Example (the unit test): 100 MWh in zone X, a PPA covering 60 MWh at 0 g/kWh and a
-residual mix of 400 g/kWh give 40 MWh x 400 g/kWh = 16 t.
+kWh become kg with :func:`carbon.accounting.facility_emissions_kg`, the hub's one
+emissions formula. Example (the unit test): 100 MWh in zone X, a PPA covering 60 MWh at
+0 g/kWh and a residual mix of 400 g/kWh give 40 MWh x 400 g/kWh = 16 t.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from carbon.accounting import facility_emissions_kg
 
 SCOPE_2 = "scope2"
 SCOPE_3 = "scope3"
@@ -82,7 +88,7 @@ class CoverUse:
 
     @property
     def kg(self) -> float:
-        return self.used_kwh * self.g_per_kwh / 1000.0
+        return facility_emissions_kg(self.used_kwh, self.g_per_kwh)
 
 
 @dataclass
@@ -132,10 +138,10 @@ def market_based(consumption: list[Consumption], covers: list[Cover]) -> MarketR
                 continue
             use.used_kwh += take
             out.covered_kwh += take
-            out.covered_kg += take * use.g_per_kwh / 1000.0
+            out.covered_kg += facility_emissions_kg(take, use.g_per_kwh)
             need -= take
         out.residual_kwh = need
-        out.residual_kg = need * line.residual_g_per_kwh / 1000.0
+        out.residual_kg = facility_emissions_kg(need, line.residual_g_per_kwh)
         lines[index] = out
     # Lines come back in the caller's order, covers in theirs.
     return MarketResult(lines=[lines[i] for i in range(len(consumption))], covers=uses)
