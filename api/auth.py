@@ -1,4 +1,11 @@
-"""API-key authentication and the rules of who may see and do what.
+"""API-key authentication, and a request's view of the hub: what it may see and do.
+
+Owns: authenticating a key (``Authorization: Bearer``; the CodeCarbon endpoints reuse it),
+the in-process key cache, the visibility of a request (:func:`visible_projects`,
+:func:`visible_organisations`: a key's own project, or the signed-in user's
+organisations through ``Organisation.objects.for_user`` / ``Project.objects.for_user``),
+the ingest-scope check and a user's role in an organisation. Looking one object up among
+the visible ones by its public id is :func:`api.access.get_or_404`.
 
 Looked-up keys are cached in process (see :class:`KeyCache`): a revoked key is refused by
 every web process within ``API_KEY_CACHE_S`` seconds, and at once by the process that
@@ -260,6 +267,15 @@ def key_of(request: Request | Any) -> ApiKey | None:
     return auth if isinstance(auth, ApiKey) else None
 
 
+# --- who may see what -------------------------------------------------------------------
+# A signed-in user sees the organisations they are a member of and everything in them
+# (``Organisation.objects.for_user``, ``Project.objects.for_user``, runs of those projects
+# through ``Run.objects.visible_to``); an API key sees its own project and organisation.
+# These two functions are a request's view, for the API (which takes keys and sessions);
+# pages and reports, which only take sessions, use the QuerySet methods directly. One
+# object is looked up among them with ``api.access.get_or_404``.
+
+
 def visible_projects(request: Request | Any) -> QuerySet[Project]:
     """Projects the request may read: a key's own project, or the user's organisations'."""
     key = key_of(request)
@@ -269,13 +285,11 @@ def visible_projects(request: Request | Any) -> QuerySet[Project]:
 
 
 def visible_organisations(request: Request | Any) -> QuerySet[Organisation]:
-    """Organisations the request may read."""
+    """Organisations the request may read: a key's own, or the user's."""
     key = key_of(request)
     if key is not None:
         return Organisation.objects.filter(pk=key.project.organisation_id)
-    if not getattr(request.user, "is_authenticated", False):
-        return Organisation.objects.none()
-    return Organisation.objects.filter(memberships__user_id=int(request.user.pk or 0))
+    return Organisation.objects.for_user(request.user)
 
 
 def require_ingest_key(request: Request | Any) -> ApiKey:

@@ -16,7 +16,9 @@ energies are taken as sent, IT energy under CodeCarbon's default. Each run recor
 
 The management calls of the CodeCarbon CLI (organisations, projects, experiments, API
 tokens) are answered as far as a key bound to one project can: with the key's own
-organisation and project, and a JSON refusal for what a key may not do.
+organisation and project, and a JSON refusal for what a key may not do. An id in a path
+is looked up among the key's own project (``api.access.get_or_404``): anything else,
+another organisation's object or an id that is not a uuid, is a 404 like a missing one.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import ingest, schema
+from api.access import get_or_404, public_id
 from api.auth import ApiKeyAuthentication, KeyPrincipal, authenticate_key, require_ingest_key
 from api.importers.common import (
     SourcePue,
@@ -129,10 +132,12 @@ def experiment_out(exp: Experiment) -> dict[str, Any]:
     }
 
 
-def _same(public_id: str, obj: Organisation | Project) -> bool:
+def _same(value: str, obj: Organisation | Project) -> bool:
+    """Whether a public id in the URL or body is the key's own organisation or project (a
+    key sees nothing else); an id that is not a uuid is not."""
     try:
-        return uuidlib.UUID(str(public_id)) == obj.uuid
-    except ValueError:
+        return public_id(value) == obj.uuid
+    except Http404:
         return False
 
 
@@ -315,11 +320,7 @@ class EmissionsView(CodeCarbonView):
         key = self.key(request)
         # Parse and check against the declared schema (api.schema.CodeCarbonEmission).
         e, body = schema.decode_emission(request.body)
-        run = (
-            Run.objects.filter(project=key.project, uuid=e.run_id).select_related("factor").first()
-        )
-        if run is None:
-            raise Http404
+        run = get_or_404(Run.objects.for_project(key.project).select_related("factor"), e.run_id)
         source = _source_pue(run, e.pue)
         end, duration = e.timestamp, e.duration
         # Kept exactly as sent (CodeCarbon truncates to whole seconds): the interval ends at
@@ -496,15 +497,7 @@ class ExperimentsView(CodeCarbonView):
 class ExperimentDetailView(CodeCarbonView):
     def get(self, request: Request, experiment_id: str) -> Response:
         project = self.key(request).project
-        try:
-            wanted = uuidlib.UUID(experiment_id)
-        except ValueError:
-            raise Http404 from None
-        exp = (
-            Experiment.objects.filter(project=project, uuid=wanted)
-            .select_related("project")
-            .first()
+        exp = get_or_404(
+            Experiment.objects.filter(project=project).select_related("project"), experiment_id
         )
-        if exp is None:
-            raise Http404
         return Response(experiment_out(exp))

@@ -1,4 +1,14 @@
-"""Periods and what each is compared with: the one rule of the dashboards and the reports.
+"""Periods and what each is compared with: the one :class:`Period` of the dashboards and
+the reports, and the rules it follows.
+
+Owns: :class:`Period` (a range with its label, looked at at a moment), its label rule
+(``2026Q3`` for a calendar quarter, else its days: ``2026-01-10 to 2026-01-19``), the
+quarters (:func:`quarter`, :func:`quarter_of`, :func:`parse_quarter`), the calendar
+arithmetic, and rules 1 and 2 below (:func:`previous`, :func:`year_before`,
+:func:`to_date`, :func:`compare`). The dashboards add their presets and query string
+(``dashboards/periods.py``), the reports their schedule's quarter
+(``reports/periods.py``); which runs fall in a period is ``Run.objects.started_between``
+(a run counts in the period in which it started).
 
 A period is a half-open UTC range ``[start, end)``. Every figure is read from the hourly
 aggregates (``UsageHour``, per UTC hour, an interval spanning several hours split across
@@ -28,13 +38,17 @@ This module depends on nothing else of the project, so that ``dashboards`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Literal
+from urllib.parse import urlencode
 
 HOUR = timedelta(hours=1)
 Kind = Literal["previous", "year_before"]
 Unit = Literal["quarter", "year"]
+QUARTER_RE = re.compile(r"^\s*(\d{4})\s*-?\s*Q([1-4])\s*$", re.IGNORECASE)
 
 
 def day_text(d: date) -> str:
@@ -70,8 +84,14 @@ def _is_midnight(moment: datetime) -> bool:
     return (m.hour, m.minute, m.second, m.microsecond) == (0, 0, 0, 0)
 
 
-def _midnight(d: date) -> datetime:
+def midnight(d: date) -> datetime:
+    """The start (UTC) of day ``d``."""
     return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+def _quarter_start(d: date) -> date:
+    """The first day of the calendar quarter containing ``d``."""
+    return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
 
 
 def _add_months(d: date, months: int) -> date:
@@ -125,7 +145,7 @@ def calendar_unit(span: Span) -> Unit | None:
         return None
     if s.month == 1 and span.end == s.replace(year=s.year + 1):
         return "year"
-    if s.month in (1, 4, 7, 10) and span.end == _midnight(_add_months(s.date(), 3)):
+    if s.month in (1, 4, 7, 10) and span.end == midnight(_add_months(s.date(), 3)):
         return "quarter"
     return None
 
@@ -138,7 +158,7 @@ def previous(span: Span) -> Span:
     if unit == "year":
         return Span(s.replace(year=s.year - 1), s)
     if unit == "quarter":
-        return Span(_midnight(_add_months(s.date(), -3)), s)
+        return Span(midnight(_add_months(s.date(), -3)), s)
     return Span(s - span.length, s)
 
 
@@ -230,3 +250,151 @@ def compare(whole: Span, now: datetime | None, kind: Kind = "previous") -> Compa
     else:
         other = other_whole
     return Comparison(kind, whole, current, other_whole, other)
+
+
+# --- the period of the pages and the reports ----------------------------------------------
+
+
+def label_of(span: Span) -> str:
+    """A report's name for a range: ``2026Q3`` when it is exactly a calendar quarter, else
+    its first and last day, ``2026-01-10 to 2026-01-19`` (the end is excluded)."""
+    if calendar_unit(span) == "quarter":
+        s = span.start.astimezone(UTC)
+        return f"{s.year}Q{(s.month - 1) // 3 + 1}"
+    last_day = datetime.fromtimestamp(span.end.timestamp() - 1, UTC).date()
+    return f"{span.start.date().isoformat()} to {last_day.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A period as asked (``[start, end)``, UTC), its name, and the moment it is looked at.
+
+    ``label`` names it: a dashboard preset's (``This quarter``), or by default the report
+    name of its range (:func:`label_of`: ``2026Q3``). ``key`` is the dashboards' preset
+    that chose it (``custom`` for any other range). ``now`` decides how much of a period
+    that has not ended has data ("to date", rule 2) and so what it is compared with;
+    ``None`` treats the period as finished (rule 1 alone).
+    """
+
+    start: datetime
+    end: datetime
+    label: str = ""
+    key: str = "custom"
+    now: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", label_of(self.span))
+
+    @property
+    def span(self) -> Span:
+        return Span(self.start, self.end)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    @property
+    def last_day(self) -> date:
+        """The last day included (``end`` is exclusive)."""
+        return self.span.last_day
+
+    @property
+    def description(self) -> str:
+        """``1 Jan 2026 to 31 Mar 2026``: the days asked for, both included."""
+        return self.span.describe()
+
+    @property
+    def is_quarter(self) -> bool:
+        return calendar_unit(self.span) == "quarter"
+
+    def as_of(self, now: datetime | None) -> Period:
+        """The same period looked at at ``now`` (``None``: as finished)."""
+        return replace(self, now=now)
+
+    def compare(self, kind: Kind = "previous") -> Comparison:
+        """This period's range with data against the range it is compared with, as of
+        ``now`` (:func:`compare`)."""
+        return compare(self.span, self.now, kind)
+
+    @cached_property
+    def comparison(self) -> Comparison:
+        """Against the previous period (the comparison pages show)."""
+        return self.compare("previous")
+
+    @property
+    def to_date(self) -> bool:
+        """The period has not ended: figures cover it up to the last complete hour."""
+        return self.comparison.to_date
+
+    @property
+    def data_start(self) -> datetime:
+        return self.comparison.current.start
+
+    @property
+    def data_end(self) -> datetime:
+        """Where this period's figures stop: its end, or the start of the current hour."""
+        return self.comparison.current.end
+
+    def _other(self, kind: Kind) -> Period:
+        cmp = self.comparison if kind == "previous" else self.compare(kind)
+        # Named after the whole other period (2026Q3) even when only its first part is
+        # compared; looked at as finished, since it is a range of the past.
+        return Period(cmp.other.start, cmp.other.end, label_of(cmp.other_whole))
+
+    def previous(self) -> Period:
+        """The range this one is compared with (rules 1 and 2): the previous calendar
+        quarter or year, or the equal length before; for a period that has not ended as of
+        ``now``, the same elapsed part of it."""
+        return self._other("previous")
+
+    def year_before(self) -> Period:
+        """The same dates one year earlier, like for like when this one has not ended."""
+        return self._other("year_before")
+
+    @property
+    def bucket(self) -> str:
+        """Time-series bucket that gives a readable number of bars for this length."""
+        if self.days <= 62:
+            return "day"
+        if self.days <= 190:
+            return "week"
+        return "month"
+
+    def query(self, **extra: str) -> str:
+        """The dashboards' query string that selects this period again (for links)."""
+        params: dict[str, str] = {"period": self.key}
+        if self.key == "custom":
+            params["start"] = self.start.date().isoformat()
+            params["end"] = self.last_day.isoformat()
+        params.update(extra)
+        return urlencode(params)
+
+
+def quarter(year: int, q: int) -> Period:
+    """The quarter ``q`` (1-4) of ``year``: ``2026Q3``."""
+    if not 1 <= q <= 4:
+        raise ValueError(f"quarter must be 1 to 4, got {q}")
+    start = date(year, 3 * (q - 1) + 1, 1)
+    return Period(midnight(start), midnight(_add_months(start, 3)))
+
+
+def quarter_of(moment: datetime) -> Period:
+    """The quarter containing ``moment``."""
+    start = _quarter_start(moment.astimezone(UTC).date())
+    return Period(midnight(start), midnight(_add_months(start, 3)))
+
+
+def parse_quarter(text: str) -> Period:
+    """``"2026Q3"`` (or ``2026-Q3``, any case) to its period; ValueError otherwise."""
+    m = QUARTER_RE.match(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not a quarter such as 2026Q3")
+    return quarter(int(m.group(1)), int(m.group(2)))
+
+
+def custom(start: datetime, end: datetime) -> Period:
+    """Any range as a period, labelled by :func:`label_of`; ValueError when it is empty."""
+    if end <= start:
+        raise ValueError("the end of a period must be after its start")
+    return Period(start, end)

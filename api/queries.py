@@ -2,7 +2,8 @@
 
 These read ``UsageHour`` (per project, hour, zone, provider, factor) and per-run totals,
 never raw measurements, so their cost does not grow with the number of measurements.
-Dashboards and reports use the same functions as the API, so their totals agree.
+Dashboards and reports use the same functions as the API, so their totals agree. A run
+counts in the period in which it started (``Run.objects.started_between``).
 """
 
 from __future__ import annotations
@@ -58,12 +59,7 @@ def usage_totals(
     location-based. A run counts in the period when it started in it.
     """
     totals = _clean(hours_for(projects, start, end).totals())
-    runs = Run.objects.filter(project__in=projects)
-    if start is not None:
-        runs = runs.filter(started_at__gte=start)
-    if end is not None:
-        runs = runs.filter(started_at__lt=end)
-    totals["run_count"] = runs.count()
+    totals["run_count"] = Run.objects.visible_to(projects).started_between(start, end).count()
     totals["estimated_energy_kwh"] = max(
         totals["energy_kwh"] - totals["measured_energy_kwh"] - totals["imported_energy_kwh"], 0.0
     )
@@ -339,6 +335,18 @@ def _spread(
 # --- appended for the dashboards (see dashboards/views.py) ------------------------------
 
 
+def _runs_started_between(relation: str, start: datetime | None, end: datetime | None) -> Q:
+    """``Run.objects.started_between(start, end)`` through a relation to runs (e.g. an
+    experiment's ``runs``), as a condition that filters the related set: [start, end),
+    an open end unbounded."""
+    window = Q()
+    if start is not None:
+        window &= Q(**{f"{relation}__started_at__gte": start})
+    if end is not None:
+        window &= Q(**{f"{relation}__started_at__lt": end})
+    return window
+
+
 def run_methods(run: Run) -> list[dict[str, Any]]:
     """How each component's energy of one run was obtained: per component and method,
     the energy in kWh and the number of intervals. Reads only that run's measurements
@@ -371,11 +379,7 @@ def experiments_with_totals(
     """A project's experiments with run count, energy, emissions and GPU-hours of their
     runs that started in [start, end), and the start of their latest run; largest
     emissions first. Reads per-run totals."""
-    window = Q()
-    if start is not None:
-        window &= Q(runs__started_at__gte=start)
-    if end is not None:
-        window &= Q(runs__started_at__lt=end)
+    window = _runs_started_between("runs", start, end)
     return (
         Experiment.objects.filter(project=project)
         .annotate(

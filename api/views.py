@@ -1,8 +1,13 @@
-"""REST API v1: explicit views, input serializers with bounds, JSON errors."""
+"""REST API v1: explicit views, input serializers with bounds, JSON errors.
+
+Every read goes through the request's view (``api.auth.visible_projects`` /
+``visible_organisations``, and :func:`visible_runs` / :func:`visible_experiments` built
+on them); one object is found by its public id with ``api.access.get_or_404``, so another
+organisation's object, a missing one and a malformed id all answer 404.
+"""
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import ingest, queries, schema
+from api.access import get_or_404, public_id
 from api.auth import require_ingest_key, visible_organisations, visible_projects
 from api.models import Experiment, Project, Run
 from api.precision import QuantityJSONRenderer
@@ -45,31 +51,16 @@ def base_url(request: Request) -> str:
     return request.build_absolute_uri("/").rstrip("/")
 
 
-def _get(qs: QuerySet[Any], public_id: Any) -> Any:
-    """The object with that public id among the visible ones; 404 otherwise.
-
-    Another organisation's object and a missing one give the same 404."""
-    try:
-        parsed = uuidlib.UUID(str(public_id))
-    except ValueError as exc:
-        raise Http404 from exc
-    obj = qs.filter(uuid=parsed).first()
-    if obj is None:
-        raise Http404
-    return obj
-
-
-def _uuid_or_404(value: str) -> uuidlib.UUID:
-    try:
-        return uuidlib.UUID(value)
-    except ValueError as exc:
-        raise Http404 from exc
-
-
 def visible_runs(request: Request) -> QuerySet[Run]:
-    return Run.objects.filter(project__in=visible_projects(request)).select_related(
+    """Runs of the projects the request may read (``api.auth.visible_projects``)."""
+    return Run.objects.visible_to(visible_projects(request)).select_related(
         "factor", "experiment", "project__organisation"
     )
+
+
+def visible_experiments(request: Request) -> QuerySet[Experiment]:
+    """Experiments of the projects the request may read."""
+    return Experiment.objects.filter(project__in=visible_projects(request))
 
 
 def _range(request: Request) -> dict[str, Any]:
@@ -102,7 +93,7 @@ class RunsView(HubView):
         if params.get("experiment"):
             runs = runs.filter(experiment__name=params["experiment"])
         if params.get("project"):
-            runs = runs.filter(project__uuid=_uuid_or_404(params["project"]))
+            runs = runs.filter(project__uuid=public_id(params["project"]))
         if params.get("status"):
             runs = runs.filter(status=params["status"])
         paginator = LimitOffsetPagination()
@@ -128,7 +119,7 @@ class RunsView(HubView):
 class RunDetailView(HubView):
     @extend_schema(summary="One run with its totals")
     def get(self, request: Request, run_id: str) -> Response:
-        run = _get(visible_runs(request), run_id)
+        run = get_or_404(visible_runs(request), run_id)
         return Response(run_out(run, base_url(request)))
 
 
@@ -144,7 +135,7 @@ class RunMeasurementsView(HubView):
         # Parse (the body straight into typed measurements), check, store: one statement
         # finds and locks the key's run, stores the batch and returns the new totals.
         key = require_ingest_key(request)
-        run_uuid = _uuid_or_404(run_id)
+        run_uuid = public_id(run_id)
         batch = schema.decode_batch(request.body)
         stored = ingest.store(batch, project=key.project, run_uuid=run_uuid)
         if stored is None:
@@ -165,7 +156,7 @@ class RunFinishView(HubView):
     )
     def post(self, request: Request, run_id: str) -> Response:
         key = require_ingest_key(request)
-        run = _get(visible_runs(request).filter(project=key.project), run_id)
+        run = get_or_404(visible_runs(request).filter(project=key.project), run_id)
         ser = FinishSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
@@ -180,7 +171,7 @@ class RunPredictionView(HubView):
     )
     def post(self, request: Request, run_id: str) -> Response:
         key = require_ingest_key(request)
-        run = _get(visible_runs(request).filter(project=key.project), run_id)
+        run = get_or_404(visible_runs(request).filter(project=key.project), run_id)
         ser = PredictionSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
@@ -191,7 +182,7 @@ class RunPredictionView(HubView):
 class RunSeriesView(HubView):
     @extend_schema(summary="Power per component and cumulative energy/emissions over time")
     def get(self, request: Request, run_id: str) -> Response:
-        run = _get(visible_runs(request), run_id)
+        run = get_or_404(visible_runs(request), run_id)
         series = queries.run_series(run)
         return Response({"run": run_out(run, base_url(request)), **series})
 
@@ -206,7 +197,7 @@ class ProjectsView(HubView):
 class ProjectDetailView(HubView):
     @extend_schema(summary="One project with its all-time totals")
     def get(self, request: Request, project_id: str) -> Response:
-        project = _get(visible_projects(request).select_related("organisation"), project_id)
+        project = get_or_404(visible_projects(request).select_related("organisation"), project_id)
         totals = queries.usage_totals(Project.objects.filter(pk=project.pk))
         return Response(project_out(project, totals))
 
@@ -214,7 +205,7 @@ class ProjectDetailView(HubView):
 class ProjectSummaryView(HubView):
     @extend_schema(summary="Totals of a project over a period", parameters=RANGE_PARAMS[:2])
     def get(self, request: Request, project_id: str) -> Response:
-        project = _get(visible_projects(request).select_related("organisation"), project_id)
+        project = get_or_404(visible_projects(request).select_related("organisation"), project_id)
         rng = _range(request)
         qs = Project.objects.filter(pk=project.pk)
         totals = queries.usage_totals(qs, rng.get("start"), rng.get("end"))
@@ -239,7 +230,7 @@ class ProjectSeriesView(HubView):
         parameters=RANGE_PARAMS,
     )
     def get(self, request: Request, project_id: str) -> Response:
-        project = _get(visible_projects(request).select_related("organisation"), project_id)
+        project = get_or_404(visible_projects(request).select_related("organisation"), project_id)
         rng = _range(request)
         series = queries.usage_series(
             Project.objects.filter(pk=project.pk), rng.get("start"), rng.get("end"), rng["bucket"]
@@ -265,7 +256,7 @@ class OrganisationDetailView(HubView):
         summary="One organisation with totals over a period", parameters=RANGE_PARAMS[:2]
     )
     def get(self, request: Request, org_id: str) -> Response:
-        org = _get(visible_organisations(request), org_id)
+        org = get_or_404(visible_organisations(request), org_id)
         rng = _range(request)
         # A key sees only its own project's share of the organisation.
         projects = visible_projects(request).filter(organisation=org)
@@ -284,7 +275,7 @@ class OrganisationSeriesView(HubView):
         summary="Energy and emissions of an organisation over time", parameters=RANGE_PARAMS
     )
     def get(self, request: Request, org_id: str) -> Response:
-        org = _get(visible_organisations(request), org_id)
+        org = get_or_404(visible_organisations(request), org_id)
         rng = _range(request)
         projects = visible_projects(request).filter(organisation=org)
         series = queries.usage_series(
@@ -308,11 +299,9 @@ class ExperimentsView(HubView):
         parameters=[OpenApiParameter("project", str)],
     )
     def get(self, request: Request) -> Response:
-        exps = Experiment.objects.filter(project__in=visible_projects(request)).select_related(
-            "project"
-        )
+        exps = visible_experiments(request).select_related("project")
         if request.query_params.get("project"):
-            exps = exps.filter(project__uuid=_uuid_or_404(request.query_params["project"]))
+            exps = exps.filter(project__uuid=public_id(request.query_params["project"]))
         return Response({"results": [experiment_out(e) for e in exps.order_by("name")]})
 
     @extend_schema(
@@ -338,10 +327,7 @@ class ExperimentDetailView(HubView):
         summary="One experiment with the totals of all its runs (failed and lost included)"
     )
     def get(self, request: Request, experiment_id: str) -> Response:
-        exp = _get(
-            Experiment.objects.filter(project__in=visible_projects(request)).select_related(
-                "project__organisation"
-            ),
-            experiment_id,
+        exp = get_or_404(
+            visible_experiments(request).select_related("project__organisation"), experiment_id
         )
         return Response(experiment_out(exp, queries.run_totals(Run.objects.filter(experiment=exp))))

@@ -1,9 +1,16 @@
 """Who may open which page: every dashboard URL carries an organisation uuid, and the
-signed-in user's membership of that organisation decides what they see and may change."""
+signed-in user's membership of that organisation decides what they see and may change.
+
+Owns: :func:`org_access` (the organisation of a page and the viewer's role in it, 404
+for a non-member), :class:`OrgAccess` (its projects and the lookup of one object of the
+organisation by public id), :data:`MANAGE_ROLE` and :func:`user_organisations` (the
+switcher). The membership rule itself is ``Organisation.objects.for_user`` /
+``Project.objects.for_user`` (``api/models.py``); a public id is looked up with
+``api.access.get_or_404``.
+"""
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,18 +18,11 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
-from api.models import Membership, Organisation, Project, Role
+from api.access import get_or_404
+from api.models import Experiment, Membership, Organisation, Project, Role, Run
 
 # Owners and admins manage projects, keys and members; members and viewers read.
 MANAGE_ROLE = Role.ADMIN
-
-
-def parse_uuid(value: Any) -> uuidlib.UUID:
-    """A public id from a URL; anything else is a 404, like an id that does not exist."""
-    try:
-        return uuidlib.UUID(str(value))
-    except ValueError as exc:
-        raise Http404 from exc
 
 
 @dataclass
@@ -47,6 +47,28 @@ class OrgAccess:
     def projects(self) -> QuerySet[Project]:
         return Project.objects.filter(organisation=self.org)
 
+    def project(self, project_id: Any) -> Project:
+        """One project of this organisation by public id; 404 otherwise."""
+        return get_or_404(
+            self.projects(), project_id, message="No such project in this organisation."
+        )
+
+    def experiment(self, experiment_id: Any) -> Experiment:
+        return get_or_404(
+            Experiment.objects.select_related("project").filter(project__organisation=self.org),
+            experiment_id,
+            message="No such experiment in this organisation.",
+        )
+
+    def run(self, run_id: Any) -> Run:
+        return get_or_404(
+            Run.objects.select_related("project", "experiment", "factor").filter(
+                project__organisation=self.org
+            ),
+            run_id,
+            message="No such run in this organisation.",
+        )
+
 
 def org_access(request: HttpRequest, org_id: Any, role: str = Role.VIEWER) -> OrgAccess:
     """The organisation and membership for a page; 404 for non-members (whether the
@@ -54,13 +76,12 @@ def org_access(request: HttpRequest, org_id: Any, role: str = Role.VIEWER) -> Or
     user = request.user
     if not user.is_authenticated:
         raise Http404("Sign in first.")
-    m = (
-        Membership.objects.select_related("organisation")
-        .filter(organisation__uuid=parse_uuid(org_id), user=user)
-        .first()
+    m = get_or_404(
+        Membership.objects.select_related("organisation").filter(user=user),
+        org_id,
+        field="organisation__uuid",
+        message="No such organisation among yours.",
     )
-    if m is None:
-        raise Http404("No such organisation among yours.")
     if not m.can(role):
         raise PermissionDenied(f"This needs the {role} role or higher; yours is {m.role}.")
     return OrgAccess(m.organisation, m)
@@ -68,4 +89,4 @@ def org_access(request: HttpRequest, org_id: Any, role: str = Role.VIEWER) -> Or
 
 def user_organisations(user: Any) -> list[Organisation]:
     """The organisations of the switcher, by name."""
-    return list(Organisation.objects.filter(memberships__user_id=user.pk).order_by("name"))
+    return list(Organisation.objects.for_user(user).order_by("name"))

@@ -1,7 +1,9 @@
 """Management pages: projects, API keys, the public link, members and factor datasets.
 
 Everyone in the organisation may look (a viewer sees how things are set up); only
-owners and admins change anything, and only owners touch the owner role.
+owners and admins change anything (``dashboards.access.MANAGE_ROLE``), and only owners
+touch the owner role. Objects named in a URL are looked up within the page's
+organisation (``OrgAccess.project``, ``api.access.get_or_404``).
 """
 
 from __future__ import annotations
@@ -19,19 +21,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import carbon
+from api.access import get_or_404
 from api.aggregates import mixed_bases
 from api.models import ApiKey, EmissionFactor, FactorBasis, Membership, Project, Role
 from api.tasks import apply_organisation_basis
-from dashboards.access import MANAGE_ROLE, OrgAccess, org_access, parse_uuid
+from dashboards.access import MANAGE_ROLE, OrgAccess, org_access
 from dashboards.forms import KeyForm, MemberForm, ProjectForm
 from dashboards.views import page
-
-
-def _project(access: OrgAccess, project_id: str) -> Project:
-    project = access.projects().filter(uuid=parse_uuid(project_id)).first()
-    if project is None:
-        raise Http404("No such project in this organisation.")
-    return project
 
 
 def org_settings_context(
@@ -102,7 +98,7 @@ def project_settings_context(access: OrgAccess, project: Project, **extra: Any) 
 def project_settings(request: HttpRequest, org_id: str, project_id: str) -> HttpResponse:
     if request.method == "POST":
         access = org_access(request, org_id, MANAGE_ROLE)
-        project = _project(access, project_id)
+        project = access.project(project_id)
         form = ProjectForm(request.POST, instance=project, organisation=access.org)
         if not form.is_valid():
             context = project_settings_context(access, project, form=form)
@@ -114,7 +110,7 @@ def project_settings(request: HttpRequest, org_id: str, project_id: str) -> Http
         )
         return redirect("dash:project-settings", org_id=access.org.uuid, project_id=project.uuid)
     access = org_access(request, org_id)
-    project = _project(access, project_id)
+    project = access.project(project_id)
     return page(
         request, "dashboards/project_settings.html", project_settings_context(access, project)
     )
@@ -126,7 +122,7 @@ def key_new(request: HttpRequest, org_id: str, project_id: str) -> HttpResponse:
     """Issue a key and show it in this response only: it is stored hashed and never again
     readable, so it is not put in a message or the session either."""
     access = org_access(request, org_id, MANAGE_ROLE)
-    project = _project(access, project_id)
+    project = access.project(project_id)
     form = KeyForm(request.POST)
     if not form.is_valid():
         context = project_settings_context(access, project, key_form=form)
@@ -144,13 +140,11 @@ def key_new(request: HttpRequest, org_id: str, project_id: str) -> HttpResponse:
 @require_POST
 def key_revoke(request: HttpRequest, org_id: str, key_id: str) -> HttpResponse:
     access = org_access(request, org_id, MANAGE_ROLE)
-    key = (
-        ApiKey.objects.select_related("project")
-        .filter(uuid=parse_uuid(key_id), project__organisation=access.org)
-        .first()
+    key = get_or_404(
+        ApiKey.objects.select_related("project").filter(project__organisation=access.org),
+        key_id,
+        message="No such key in this organisation.",
     )
-    if key is None:
-        raise Http404("No such key in this organisation.")
     if key.is_active:
         key.revoke()
         messages.success(request, f"Key {key.prefix}… revoked; clients using it now get 401.")
@@ -161,7 +155,7 @@ def key_revoke(request: HttpRequest, org_id: str, key_id: str) -> HttpResponse:
 @require_POST
 def public_link(request: HttpRequest, org_id: str, project_id: str) -> HttpResponse:
     access = org_access(request, org_id, MANAGE_ROLE)
-    project = _project(access, project_id)
+    project = access.project(project_id)
     if request.POST.get("action") == "enable":
         # A fresh token each time, so re-enabling does not revive a link shared earlier.
         project.public_token = secrets.token_urlsafe(32)

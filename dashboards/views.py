@@ -3,7 +3,10 @@ JSON, the public project page and the locally served plotly.js.
 
 Pages read the aggregates through ``api.queries`` (never raw measurements, except the
 one run of a run page) and hand plain rows to the pure figure builders of
-``dashboards.charts``.
+``dashboards.charts``. What a page may show is ``dashboards.access`` (the organisation
+in its URL); its period is the one ``api.periods.Period`` (read by
+``dashboards.periods.parse_period``); runs in it are ``Run.objects.started_between``.
+The management pages are ``dashboards.manage``.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from django.views.decorators.http import require_GET
 
 import carbon
 from api import queries
-from api.models import METHOD_CHOICES, Experiment, Project, Run, RunStatus
+from api.access import get_or_404
+from api.models import METHOD_CHOICES, Project, Run, RunStatus
+from api.periods import Period
 from dashboards import charts, formatting
-from dashboards.access import OrgAccess, org_access, parse_uuid, user_organisations
-from dashboards.periods import PRESETS, Period, PeriodError, parse_period
+from dashboards.access import org_access, user_organisations
+from dashboards.periods import PRESETS, PeriodError, parse_period
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # Country outlines of the world map, served as a static file to plotly.js (see SOURCE.md
@@ -161,7 +166,7 @@ def overview(request: HttpRequest, org_id: str) -> HttpResponse:
         row["measured_share"] = (
             row["measured_energy_kwh"] / row["energy_kwh"] if row["energy_kwh"] else None
         )
-    runs = Run.objects.filter(project__in=projects, started_at__gte=start, started_at__lt=end)
+    runs = Run.objects.visible_to(projects).started_between(start, end)
     top_runs = list(
         runs.select_related("project", "experiment").order_by("-emissions_kg")[:TOP_RUNS]
     )
@@ -354,9 +359,7 @@ def project_context(project: Project, period: Period, bucket: str) -> dict[str, 
 @require_GET
 def project_page(request: HttpRequest, org_id: str, project_id: str) -> HttpResponse:
     access = org_access(request, org_id)
-    project = access.projects().filter(uuid=parse_uuid(project_id)).first()
-    if project is None:
-        raise Http404("No such project in this organisation.")
+    project = access.project(project_id)
     period, period_error = read_period(request)
     context = project_context(project, period, read_bucket(request, period))
     context.update(access=access, period_error=period_error, public=False)
@@ -402,13 +405,7 @@ def numeric_metrics(runs: list[Run]) -> list[str]:
 @require_GET
 def experiment_page(request: HttpRequest, org_id: str, experiment_id: str) -> HttpResponse:
     access = org_access(request, org_id)
-    experiment = (
-        Experiment.objects.select_related("project")
-        .filter(uuid=parse_uuid(experiment_id), project__organisation=access.org)
-        .first()
-    )
-    if experiment is None:
-        raise Http404("No such experiment in this organisation.")
+    experiment = access.experiment(experiment_id)
     all_runs = Run.objects.filter(experiment=experiment)
     totals = queries.run_totals(all_runs)
     by_status = {
@@ -470,17 +467,6 @@ def experiment_page(request: HttpRequest, org_id: str, experiment_id: str) -> Ht
 # --- run --------------------------------------------------------------------------------
 
 
-def get_run(access: OrgAccess, run_id: str) -> Run:
-    run = (
-        Run.objects.select_related("project", "experiment", "factor")
-        .filter(uuid=parse_uuid(run_id), project__organisation=access.org)
-        .first()
-    )
-    if run is None:
-        raise Http404("No such run in this organisation.")
-    return run
-
-
 def run_figures(run: Run) -> dict[str, charts.Figure]:
     series = queries.run_series(run)
     return {
@@ -529,7 +515,7 @@ def run_method_rows(run: Run) -> list[dict[str, str]]:
 @require_GET
 def run_page(request: HttpRequest, org_id: str, run_id: str) -> HttpResponse:
     access = org_access(request, org_id)
-    run = get_run(access, run_id)
+    run = access.run(run_id)
     methods = run_method_rows(run)
     return page(
         request,
@@ -557,7 +543,7 @@ def run_live(request: HttpRequest, org_id: str, run_id: str) -> JsonResponse:
     """What the run page redraws while the run is running: status, totals, how each
     component was measured, and figures."""
     access = org_access(request, org_id)
-    run = get_run(access, run_id)
+    run = access.run(run_id)
     return JsonResponse(
         {
             "status": run.status,
@@ -575,16 +561,13 @@ def run_live(request: HttpRequest, org_id: str, run_id: str) -> JsonResponse:
 @require_GET
 def run_redirect(request: HttpRequest, run_id: str) -> HttpResponse:
     """``/runs/<uuid>/``, the URL the API gives for a run, leads to its page."""
-    user = request.user
-    if not user.is_authenticated:
-        raise Http404
-    run = (
-        Run.objects.select_related("project__organisation")
-        .filter(uuid=parse_uuid(run_id), project__organisation__memberships__user=user)
-        .first()
+    run = get_or_404(
+        Run.objects.visible_to(Project.objects.for_user(request.user)).select_related(
+            "project__organisation"
+        ),
+        run_id,
+        message="No such run among your organisations.",
     )
-    if run is None:
-        raise Http404("No such run among your organisations.")
     return redirect("dash:run", org_id=run.project.organisation.uuid, run_id=run.uuid)
 
 

@@ -1,4 +1,4 @@
-"""Report pages, mounted at /reports/."""
+"""Report pages, mounted at /reports/: the URL of each view of ``reports.views``."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     re_path(
         r"^statement/run/(?P<run_id>[0-9a-fA-F-]{32,36})\.(?P<ext>md|tex)$",
-        views.run_statement,
+        views.run_statement_file,
         name="run-statement",
     ),
     re_path(
         r"^statement/experiment/(?P<experiment_id>[0-9a-fA-F-]{32,36})\.(?P<ext>md|tex)$",
-        views.experiment_statement,
+        views.experiment_statement_file,
         name="experiment-statement",
     ),
     path("<str:report_id>/", views.report_detail, name="detail"),

@@ -2,12 +2,15 @@
 contractual instruments, and carbon statements for papers.
 
 Any member may download; members and above may generate; owners and admins manage
-instruments. Another organisation's report is a 404, like a missing one.
+instruments (``api.auth.has_role``). What a user may see is the membership rule of
+``Organisation.objects.for_user`` / ``Project.objects.for_user`` (``Report.objects
+.for_user`` for reports), and an object named in a URL is looked up among those with
+``api.access.get_or_404``: another organisation's report is a 404, like a missing one.
+A report's period is the one ``api.periods.Period``.
 """
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from typing import Any, cast
 
 from django.contrib import messages
@@ -19,8 +22,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from api.access import get_or_404
 from api.auth import has_role
-from api.models import Experiment, Organisation, Role, Run
+from api.models import Experiment, Organisation, Project, Role, Run
+from api.periods import Period, custom
 from reports import statements
 from reports.forms import InstrumentForm, ReportForm
 from reports.models import ContractualInstrument, Report, ReportFile, ReportFormat
@@ -32,41 +37,27 @@ def _user(request: HttpRequest) -> User:
     return cast(User, request.user)
 
 
-def _uuid(value: str) -> uuidlib.UUID:
-    try:
-        return uuidlib.UUID(value)
-    except ValueError as exc:
-        raise Http404 from exc
-
-
 def _organisations(request: HttpRequest) -> list[Organisation]:
-    return list(Organisation.objects.filter(memberships__user=_user(request)).order_by("name"))
+    """The user's organisations, by name (the switcher)."""
+    return list(Organisation.objects.for_user(_user(request)).order_by("name"))
 
 
 def _organisation(request: HttpRequest) -> Organisation:
-    """The organisation named by ?org=<uuid>, or the user's first one."""
-    orgs = _organisations(request)
-    if not orgs:
-        raise Http404("You are not a member of any organisation.")
+    """The organisation named by ?org=<uuid> among the user's, or the user's first one."""
+    mine = Organisation.objects.for_user(_user(request)).order_by("name")
     wanted = request.GET.get("org") or request.POST.get("org")
     if wanted:
-        for org in orgs:
-            if str(org.uuid) == wanted:
-                return org
-        raise Http404
-    return orgs[0]
+        return get_or_404(mine, wanted)
+    first = mine.first()
+    if first is None:
+        raise Http404("You are not a member of any organisation.")
+    return first
 
 
 def _report(request: HttpRequest, report_id: str) -> Report:
-    report = (
-        Report.objects.for_user(request.user)
-        .select_related("organisation")
-        .filter(uuid=_uuid(report_id))
-        .first()
+    return get_or_404(
+        Report.objects.for_user(request.user).select_related("organisation"), report_id
     )
-    if report is None:
-        raise Http404
-    return report
 
 
 @login_required
@@ -103,7 +94,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
 
 
 def _create(
-    org: Organisation, user: Any, period: Any, all_projects: bool, projects: list[Any]
+    org: Organisation, user: Any, period: Period, all_projects: bool, projects: list[Any]
 ) -> Report:
     with transaction.atomic():
         report = Report.objects.create(
@@ -188,8 +179,6 @@ def report_regenerate(request: HttpRequest, report_id: str) -> HttpResponse:
     report = _report(request, report_id)
     if not has_role(request.user, report.organisation, Role.MEMBER):
         return HttpResponseForbidden("Viewers may download reports but not generate them.")
-    from reports.periods import custom
-
     again = _create(
         report.organisation,
         request.user,
@@ -230,15 +219,12 @@ def instrument_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def instrument_delete(request: HttpRequest, instrument_id: str) -> HttpResponse:
-    inst = (
+    inst = get_or_404(
         ContractualInstrument.objects.filter(
-            uuid=_uuid(instrument_id), organisation__memberships__user=_user(request)
-        )
-        .select_related("organisation")
-        .first()
+            organisation__in=Organisation.objects.for_user(_user(request))
+        ).select_related("organisation"),
+        instrument_id,
     )
-    if inst is None:
-        raise Http404
     if not has_role(request.user, inst.organisation, Role.ADMIN):
         return HttpResponseForbidden("Only owners and admins manage contractual instruments.")
     org = inst.organisation
@@ -263,16 +249,14 @@ def _statement_response(facts: dict[str, Any], ext: str, name: str) -> HttpRespo
 
 @login_required
 @require_GET
-def run_statement(request: HttpRequest, run_id: str, ext: str) -> HttpResponse:
-    run = (
-        Run.objects.filter(
-            uuid=_uuid(run_id), project__organisation__memberships__user=_user(request)
-        )
-        .select_related("factor", "project", "experiment")
-        .first()
+def run_statement_file(request: HttpRequest, run_id: str, ext: str) -> HttpResponse:
+    """A run's carbon statement (``statements.run_statement``) as Markdown or LaTeX."""
+    run = get_or_404(
+        Run.objects.visible_to(Project.objects.for_user(_user(request))).select_related(
+            "factor", "project", "experiment"
+        ),
+        run_id,
     )
-    if run is None:
-        raise Http404
     return _statement_response(
         statements.run_statement(run), ext, f"carbon-statement-run-{run.uuid}"
     )
@@ -280,16 +264,14 @@ def run_statement(request: HttpRequest, run_id: str, ext: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def experiment_statement(request: HttpRequest, experiment_id: str, ext: str) -> HttpResponse:
-    exp = (
+def experiment_statement_file(request: HttpRequest, experiment_id: str, ext: str) -> HttpResponse:
+    """An experiment's carbon statement (``statements.experiment_statement``), md or tex."""
+    exp = get_or_404(
         Experiment.objects.filter(
-            uuid=_uuid(experiment_id), project__organisation__memberships__user=_user(request)
-        )
-        .select_related("project")
-        .first()
+            project__in=Project.objects.for_user(_user(request))
+        ).select_related("project"),
+        experiment_id,
     )
-    if exp is None:
-        raise Http404
     return _statement_response(
         statements.experiment_statement(exp), ext, f"carbon-statement-experiment-{exp.uuid}"
     )

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api import periods as rule
-from dashboards.periods import Period, PeriodError, parse_period
+from api.periods import Period
+from dashboards.periods import PeriodError, parse_period
 
 # A moment inside the second quarter of 2026, at 09:30 UTC.
 NOW = datetime(2026, 5, 17, 9, 30, tzinfo=UTC)
@@ -82,13 +83,13 @@ def test_buckets_follow_the_length() -> None:
 
 
 def test_a_finished_calendar_quarter_or_year_is_compared_with_the_whole_previous_one() -> None:
-    q2 = Period("custom", utc(2026, 4, 1), utc(2026, 7, 1))
+    q2 = Period(utc(2026, 4, 1), utc(2026, 7, 1))
     assert (q2.previous().start, q2.previous().end) == (utc(2026, 1, 1), q2.start)
-    q1 = Period("custom", utc(2026, 1, 1), utc(2026, 4, 1))
+    q1 = Period(utc(2026, 1, 1), utc(2026, 4, 1))
     assert q1.previous().start == utc(2025, 10, 1)
-    year = Period("custom", utc(2026, 1, 1), utc(2027, 1, 1))
+    year = Period(utc(2026, 1, 1), utc(2027, 1, 1))
     assert year.previous().start == utc(2025, 1, 1)
-    days = Period("custom", utc(2026, 4, 1), utc(2026, 4, 11))
+    days = Period(utc(2026, 4, 1), utc(2026, 4, 11))
     assert days.previous().start == utc(2026, 3, 22)
     last = parse_period({"period": "last_quarter"}, utc(2026, 12, 1, 11, 47))
     assert not last.to_date
