@@ -103,11 +103,11 @@ class CodeCarbonView(APIView):
 # --- shapes CodeCarbon reads --------------------------------------------------------------
 
 
-def organization_out(org: Organisation) -> dict[str, Any]:
+def codecarbon_organization(org: Organisation) -> dict[str, Any]:
     return {"id": str(org.uuid), "name": org.name, "description": ""}
 
 
-def project_out(project: Project) -> dict[str, Any]:
+def codecarbon_project(project: Project) -> dict[str, Any]:
     return {
         "id": str(project.uuid),
         "name": project.name,
@@ -116,7 +116,7 @@ def project_out(project: Project) -> dict[str, Any]:
     }
 
 
-def experiment_out(exp: Experiment) -> dict[str, Any]:
+def codecarbon_experiment(exp: Experiment) -> dict[str, Any]:
     return {
         "id": str(exp.uuid),
         "timestamp": exp.created.isoformat(),
@@ -208,7 +208,7 @@ def _remember_pue(run: Run, source: SourcePue) -> None:
 # --- ingestion ------------------------------------------------------------------------------
 
 
-class RunsView(CodeCarbonView):
+class CodeCarbonRunsView(CodeCarbonView):
     @extend_schema(
         summary="CodeCarbon: create a run (answers 201 and its id)",
         request=dict,
@@ -310,7 +310,7 @@ def _run_key(project: Project, body: dict[str, Any], started: Any) -> str:
     return f"codecarbon:{derived_uuid('codecarbon-run', project.uuid, fingerprint, bucket)}"
 
 
-class EmissionsView(CodeCarbonView):
+class CodeCarbonEmissionsView(CodeCarbonView):
     @extend_schema(
         summary="CodeCarbon: one interval of a run (idempotent)",
         request={"application/json": schema.EMISSION_SCHEMA},
@@ -376,51 +376,51 @@ class EmissionsView(CodeCarbonView):
 # --- what the CodeCarbon CLI asks -------------------------------------------------------------
 
 
-class AuthCheckView(CodeCarbonView):
+class CodeCarbonAuthCheckView(CodeCarbonView):
     def get(self, request: Request) -> Response:
         key = self.key(request)
         return Response(
-            {"key": key.prefix, "scope": key.scope, "project": project_out(key.project)}
+            {"key": key.prefix, "scope": key.scope, "project": codecarbon_project(key.project)}
         )
 
 
-class OrganizationsView(CodeCarbonView):
+class CodeCarbonOrganizationsView(CodeCarbonView):
     def get(self, request: Request) -> Response:
         key = self.key(request)
-        return Response([organization_out(key.project.organisation)])
+        return Response([codecarbon_organization(key.project.organisation)])
 
     def post(self, request: Request) -> Response:
         key = self.key(request)
         org = key.project.organisation
         if _body(request).get("name") == org.name:
-            return Response(organization_out(org), status=201)
+            return Response(codecarbon_organization(org), status=201)
         raise exceptions.PermissionDenied(
             f"An API key cannot create organisations. This key belongs to organisation '{org.name}' "
             f"(id {org.uuid}); organisations are created by the hub's administrators."
         )
 
 
-class OrganizationDetailView(CodeCarbonView):
+class CodeCarbonOrganizationDetailView(CodeCarbonView):
     def get(self, request: Request, org_id: str) -> Response:
         org = self.key(request).project.organisation
         if not _same(org_id, org):
             raise Http404
-        return Response(organization_out(org))
+        return Response(codecarbon_organization(org))
 
 
-class OrganizationProjectsView(CodeCarbonView):
+class CodeCarbonOrganizationProjectsView(CodeCarbonView):
     def get(self, request: Request, org_id: str) -> Response:
         project = self.key(request).project
         if not _same(org_id, project.organisation):
             raise Http404
-        return Response([project_out(project)])
+        return Response([codecarbon_project(project)])
 
 
-class ProjectsView(CodeCarbonView):
+class CodeCarbonProjectsView(CodeCarbonView):
     def post(self, request: Request) -> Response:
         project = self.key(request).project
         if _body(request).get("name") == project.name:
-            return Response(project_out(project), status=201)
+            return Response(codecarbon_project(project), status=201)
         raise exceptions.PermissionDenied(
             f"An API key cannot create projects. This key belongs to project '{project.name}' "
             f"(id {project.uuid}); create other projects in the hub's web interface, "
@@ -428,24 +428,24 @@ class ProjectsView(CodeCarbonView):
         )
 
 
-class ProjectDetailView(CodeCarbonView):
+class CodeCarbonProjectDetailView(CodeCarbonView):
     def get(self, request: Request, project_id: str) -> Response:
         project = self.key(request).project
         if not _same(project_id, project):
             raise Http404
-        return Response(project_out(project))
+        return Response(codecarbon_project(project))
 
 
-class ProjectExperimentsView(CodeCarbonView):
+class CodeCarbonProjectExperimentsView(CodeCarbonView):
     def get(self, request: Request, project_id: str) -> Response:
         project = self.key(request).project
         if not _same(project_id, project):
             raise Http404
         exps = Experiment.objects.filter(project=project).select_related("project").order_by("name")
-        return Response([experiment_out(e) for e in exps])
+        return Response([codecarbon_experiment(e) for e in exps])
 
 
-class ProjectTokensView(CodeCarbonView):
+class CodeCarbonProjectTokensView(CodeCarbonView):
     def post(self, request: Request, project_id: str) -> Response:
         project = self.key(request).project
         raise exceptions.PermissionDenied(
@@ -454,7 +454,7 @@ class ProjectTokensView(CodeCarbonView):
         )
 
 
-class ExperimentsView(CodeCarbonView):
+class CodeCarbonExperimentsView(CodeCarbonView):
     @extend_schema(
         summary="CodeCarbon CLI: create an experiment (answers 201 and its id)", request=dict
     )
@@ -488,16 +488,16 @@ class ExperimentsView(CodeCarbonView):
         exp.save(
             update_fields=["description", "country", "region", "cloud_provider", "cloud_region"]
         )
-        out = experiment_out(exp)
+        out = codecarbon_experiment(exp)
         if where.note:
             out["location_note"] = where.note
         return Response(out, status=201)
 
 
-class ExperimentDetailView(CodeCarbonView):
+class CodeCarbonExperimentDetailView(CodeCarbonView):
     def get(self, request: Request, experiment_id: str) -> Response:
         project = self.key(request).project
         exp = get_or_404(
             Experiment.objects.filter(project=project).select_related("project"), experiment_id
         )
-        return Response(experiment_out(exp))
+        return Response(codecarbon_experiment(exp))

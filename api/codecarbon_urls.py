@@ -11,36 +11,42 @@ from django.urls import URLPattern, URLResolver, path
 from api import codecarbon as cc
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("runs", cc.RunsView.as_view(), name="codecarbon-runs"),
-    path("emissions", cc.EmissionsView.as_view(), name="codecarbon-emissions"),
-    path("auth/check", cc.AuthCheckView.as_view(), name="codecarbon-auth-check"),
-    path("organizations", cc.OrganizationsView.as_view(), name="codecarbon-organizations"),
+    path("runs", cc.CodeCarbonRunsView.as_view(), name="codecarbon-runs"),
+    path("emissions", cc.CodeCarbonEmissionsView.as_view(), name="codecarbon-emissions"),
+    path("auth/check", cc.CodeCarbonAuthCheckView.as_view(), name="codecarbon-auth-check"),
+    path(
+        "organizations", cc.CodeCarbonOrganizationsView.as_view(), name="codecarbon-organizations"
+    ),
     path(
         "organizations/<str:org_id>",
-        cc.OrganizationDetailView.as_view(),
+        cc.CodeCarbonOrganizationDetailView.as_view(),
         name="codecarbon-organization",
     ),
     path(
         "organizations/<str:org_id>/projects",
-        cc.OrganizationProjectsView.as_view(),
+        cc.CodeCarbonOrganizationProjectsView.as_view(),
         name="codecarbon-organization-projects",
     ),
-    path("projects", cc.ProjectsView.as_view(), name="codecarbon-projects"),
-    path("projects/<str:project_id>", cc.ProjectDetailView.as_view(), name="codecarbon-project"),
+    path("projects", cc.CodeCarbonProjectsView.as_view(), name="codecarbon-projects"),
+    path(
+        "projects/<str:project_id>",
+        cc.CodeCarbonProjectDetailView.as_view(),
+        name="codecarbon-project",
+    ),
     path(
         "projects/<str:project_id>/experiments",
-        cc.ProjectExperimentsView.as_view(),
+        cc.CodeCarbonProjectExperimentsView.as_view(),
         name="codecarbon-project-experiments",
     ),
     path(
         "projects/<str:project_id>/api-tokens",
-        cc.ProjectTokensView.as_view(),
+        cc.CodeCarbonProjectTokensView.as_view(),
         name="codecarbon-project-tokens",
     ),
-    path("experiments", cc.ExperimentsView.as_view(), name="codecarbon-experiments"),
+    path("experiments", cc.CodeCarbonExperimentsView.as_view(), name="codecarbon-experiments"),
     path(
         "experiments/<str:experiment_id>",
-        cc.ExperimentDetailView.as_view(),
+        cc.CodeCarbonExperimentDetailView.as_view(),
         name="codecarbon-experiment",
     ),
 ]

@@ -335,6 +335,19 @@ class EmissionFactor(models.Model):
         return carbon_basis_label(self.basis)
 
 
+def started_between(start: datetime | None, end: datetime | None, relation: str = "") -> Q:
+    """The one rule "runs that started in [start, end)" (an open end unbounded), as a
+    condition; ``relation`` reaches runs from another model (e.g. an experiment's
+    ``runs``), where the condition filters the related set."""
+    prefix = f"{relation}__" if relation else ""
+    window = Q()
+    if start is not None:
+        window &= Q(**{f"{prefix}started_at__gte": start})
+    if end is not None:
+        window &= Q(**{f"{prefix}started_at__lt": end})
+    return window
+
+
 class RunQuerySet(QuerySet["Run"]):
     def for_project(self, project: Project) -> RunQuerySet:
         """Runs of one project."""
@@ -346,12 +359,7 @@ class RunQuerySet(QuerySet["Run"]):
 
     def started_between(self, start: datetime | None, end: datetime | None) -> RunQuerySet:
         """Runs that started in [start, end); an open end is unbounded."""
-        qs = self
-        if start is not None:
-            qs = qs.filter(started_at__gte=start)
-        if end is not None:
-            qs = qs.filter(started_at__lt=end)
-        return qs
+        return self.filter(started_between(start, end))
 
     def totals(self) -> dict[str, Any]:
         """Energy, emissions and counts over these runs, read from per-run totals."""

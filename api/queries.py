@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
 from api import sums
@@ -26,6 +26,7 @@ from api.models import (
     RunQuerySet,
     UsageHour,
     UsageHourQuerySet,
+    started_between,
     usage_sums,
 )
 
@@ -335,18 +336,6 @@ def _spread(
 # --- appended for the dashboards (see dashboards/views.py) ------------------------------
 
 
-def _runs_started_between(relation: str, start: datetime | None, end: datetime | None) -> Q:
-    """``Run.objects.started_between(start, end)`` through a relation to runs (e.g. an
-    experiment's ``runs``), as a condition that filters the related set: [start, end),
-    an open end unbounded."""
-    window = Q()
-    if start is not None:
-        window &= Q(**{f"{relation}__started_at__gte": start})
-    if end is not None:
-        window &= Q(**{f"{relation}__started_at__lt": end})
-    return window
-
-
 def run_methods(run: Run) -> list[dict[str, Any]]:
     """How each component's energy of one run was obtained: per component and method,
     the energy in kWh and the number of intervals. Reads only that run's measurements
@@ -379,7 +368,7 @@ def experiments_with_totals(
     """A project's experiments with run count, energy, emissions and GPU-hours of their
     runs that started in [start, end), and the start of their latest run; largest
     emissions first. Reads per-run totals."""
-    window = _runs_started_between("runs", start, end)
+    window = started_between(start, end, "runs")
     return (
         Experiment.objects.filter(project=project)
         .annotate(

@@ -39,10 +39,10 @@ from api.models import (
     RunQuerySet,
     RunStatus,
 )
+from api.periods import Period
 from carbon import market as mkt
 from reports.formatting import count, plain, share_pct
 from reports.models import ContractualInstrument
-from reports.periods import Period, labelled
 from reports.rounding import PLACES, rounded
 
 Progress = Callable[[int, str], None]
@@ -271,7 +271,7 @@ def period_figures(
     market, _, _ = market_for(org, projects, all_projects, other.start, other.end)
     return {
         # The label of the whole other period (2026Q3); start/end are what is compared.
-        "label": labelled(cmp.other_whole).label,
+        "label": rule.label_of(cmp.other_whole),
         "start": _iso(other.start),
         "end": _iso(other.end),
         "whole_start": _iso(cmp.other_whole.start),

@@ -9,18 +9,18 @@ from django import forms
 from django.utils import timezone
 
 from api.models import Organisation, Project
+from api.periods import Period, custom, parse_quarter, quarter_of
 from reports.models import ContractualInstrument
-from reports.periods import Period, custom, parse_quarter, previous, quarter_of
 
 
 def quarter_choices(now: datetime | None = None, count: int = 8) -> list[tuple[str, str]]:
     """The last closed quarters, newest first, then the current one (partial)."""
     current = quarter_of(now or timezone.now())
     out = []
-    q = previous(current)
+    q = current.previous()
     for _ in range(count):
         out.append((q.label, q.label))
-        q = previous(q)
+        q = q.previous()
     out.insert(0, (current.label, f"{current.label} (in progress)"))
     return out
 

@@ -14,10 +14,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from api.periods import Period
 from reports.build import build_report_data, data_checksum
 from reports.models import Report, ReportFile, ReportFormat
 from reports.pdf import render_pdf
-from reports.periods import Period
 from reports.renderers import render_csv, render_json, render_xlsx
 
 RENDERERS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], bytes]] = {
@@ -35,7 +35,7 @@ def set_progress(report: Report, pct: int, message: str) -> None:
 
 
 def period_of(report: Report) -> Period:
-    from reports.periods import custom
+    from api.periods import custom
 
     return custom(report.period_start, report.period_end)
 

@@ -44,9 +44,7 @@ CONTENT_TYPES = {
 class ReportQuerySet(QuerySet["Report"]):
     def for_user(self, user: Any) -> ReportQuerySet:
         """Reports of organisations the user is a member of (any role)."""
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(organisation__memberships__user=user)
+        return self.filter(organisation__in=Organisation.objects.for_user(user))
 
 
 class Report(models.Model):

@@ -18,9 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from api.models import Organisation
+from api.periods import Period, custom
 from reports.generate import generate
 from reports.models import Report, ReportFile, ReportFormat, ReportStatus
-from reports.periods import Period, custom, last_closed_quarter
+from reports.periods import last_closed_quarter
 
 log = logging.getLogger(__name__)
 

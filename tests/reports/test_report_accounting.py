@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from api.periods import parse_quarter
 from carbon.market import (
     SCOPE_2,
     SCOPE_3,
@@ -14,7 +15,7 @@ from carbon.market import (
     quantity_cover_kwh,
     share_cover_kwh,
 )
-from reports.periods import last_closed_quarter, parse_quarter, previous, year_before
+from reports.periods import last_closed_quarter
 from reports.rounding import fmt, rounded
 
 
@@ -83,8 +84,8 @@ def test_a_yearly_quantity_is_prorated_to_a_quarter_by_time() -> None:
 def test_quarters_and_the_periods_they_compare_with() -> None:
     q = parse_quarter("2026q1")
     assert (q.start, q.end) == (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
-    assert previous(q).label == "2025Q4"
-    assert year_before(q).label == "2025Q1"
+    assert q.previous().label == "2025Q4"
+    assert q.year_before().label == "2025Q1"
     assert last_closed_quarter(datetime(2026, 10, 1, 2, tzinfo=UTC)).label == "2026Q3"
     with pytest.raises(ValueError):
         parse_quarter("2026Q5")

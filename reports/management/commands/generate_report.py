@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.models import Organisation
+from api.periods import parse_quarter
 from reports.generate import generate
 from reports.models import Report, ReportFile, ReportFormat, ReportStatus
-from reports.periods import parse_quarter
 from reports.tasks import filename_for
 
 
