@@ -45,6 +45,7 @@ from psycopg import errors, sql
 
 from api.models import Measurement
 from api.models_partitions import DroppedPartition
+from api.periods import add_months
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,6 @@ def month_of(dt: datetime) -> date:
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC)
     return date(dt.year, dt.month, 1)
-
-
-def add_months(month: date, n: int) -> date:
-    """The first day of the month ``n`` months after ``month`` (before, when negative)."""
-    index = month.year * 12 + month.month - 1 + n
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def partition_name(month: date) -> str:

@@ -94,7 +94,7 @@ def _quarter_start(d: date) -> date:
     return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
 
 
-def _add_months(d: date, months: int) -> date:
+def add_months(d: date, months: int) -> date:
     """The first day of the month ``months`` after ``d``'s month."""
     index = d.year * 12 + d.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
@@ -145,7 +145,7 @@ def calendar_unit(span: Span) -> Unit | None:
         return None
     if s.month == 1 and span.end == s.replace(year=s.year + 1):
         return "year"
-    if s.month in (1, 4, 7, 10) and span.end == midnight(_add_months(s.date(), 3)):
+    if s.month in (1, 4, 7, 10) and span.end == midnight(add_months(s.date(), 3)):
         return "quarter"
     return None
 
@@ -158,7 +158,7 @@ def previous(span: Span) -> Span:
     if unit == "year":
         return Span(s.replace(year=s.year - 1), s)
     if unit == "quarter":
-        return Span(midnight(_add_months(s.date(), -3)), s)
+        return Span(midnight(add_months(s.date(), -3)), s)
     return Span(s - span.length, s)
 
 
@@ -376,13 +376,13 @@ def quarter(year: int, q: int) -> Period:
     if not 1 <= q <= 4:
         raise ValueError(f"quarter must be 1 to 4, got {q}")
     start = date(year, 3 * (q - 1) + 1, 1)
-    return Period(midnight(start), midnight(_add_months(start, 3)))
+    return Period(midnight(start), midnight(add_months(start, 3)))
 
 
 def quarter_of(moment: datetime) -> Period:
     """The quarter containing ``moment``."""
     start = _quarter_start(moment.astimezone(UTC).date())
-    return Period(midnight(start), midnight(_add_months(start, 3)))
+    return Period(midnight(start), midnight(add_months(start, 3)))
 
 
 def parse_quarter(text: str) -> Period:
