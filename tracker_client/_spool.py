@@ -1,12 +1,14 @@
-"""Append-only JSON-lines spool for whatever could not be delivered, and its replay.
+"""The disk spool: append-only JSON-lines files of what could not be delivered, and replay.
 
-One file per run and process: a ``header`` line (hub URL and the create-run payload, so
-a replay can create the run if the hub never saw it), then ``measurements``,
-``prediction`` and ``finish`` lines. A live tracker holds an exclusive ``flock`` on its
-file so a replay elsewhere skips it. Requests the hub refused (4xx other than 408/429)
-go to ``<name>.rejected.jsonl`` and are replayed only when asked
+Owns the file format, the locking and the replay of files left behind. One file per run
+and process: a ``header`` line (hub URL and the create-run payload, so a replay can
+create the run if the hub never saw it), then ``measurements``, ``prediction`` and
+``finish`` lines. A live tracker holds an exclusive ``flock`` on its file so a replay
+elsewhere skips it. Requests the hub refused (4xx other than 408/429) go to
+``<name>.rejected.jsonl`` and are replayed only when asked
 (``python -m tracker_client flush --include-rejected``). Replaying sends everything in
-the file; the hub drops duplicates by measurement UUID, so a second replay is harmless.
+the file, through the same ``_delivery.deliver`` as live sending; the hub drops
+duplicates by measurement UUID, so a second replay is harmless.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ._delivery import Outbox, deliver
 from ._transport import RejectedError, RetryableError, Transport
 
 try:
@@ -31,7 +34,6 @@ except ImportError:  # pragma: no cover - Windows: no locking, replay still work
 
 logger = logging.getLogger("tracker_client")
 
-MAX_BATCH = 1000
 REJECTED_SUFFIX = ".rejected.jsonl"
 
 
@@ -40,16 +42,30 @@ def _safe(text: str) -> str:
 
 
 class SpoolFile:
-    """The spool file of one live tracker; created on first write, locked while open."""
+    """The spool file of one live tracker; created on first write, locked while open.
 
-    def __init__(self, directory: Path, stem: str, header: dict[str, Any]) -> None:
+    ``header`` is the header line's content, or a function giving it, called at the
+    first write (so that it carries the run's location once that is settled).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        stem: str,
+        header: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+    ) -> None:
         self.directory = directory
         self.path = directory / f"{_safe(stem)}.jsonl"
         self.rejected_path = directory / f"{_safe(stem)}{REJECTED_SUFFIX}"
-        self.header = header
+        self._header = header
         self._fh: IO[str] | None = None
         self._lock = threading.RLock()
         self.replayed_to = 0  # byte offset up to which this process has redelivered
+
+    @property
+    def header(self) -> dict[str, Any]:
+        header = self._header() if callable(self._header) else self._header
+        return dict(header)
 
     def _open(self) -> IO[str]:
         if self._fh is None:
@@ -80,6 +96,11 @@ class SpoolFile:
                 if new:
                     fh.write(json.dumps({"kind": "header", **self.header}) + "\n")
                 fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def mark_replayed(self, end: int) -> None:
+        """Records up to byte ``end`` (from :meth:`read_undelivered`) reached the hub."""
+        with self._lock:
+            self.replayed_to = max(self.replayed_to, end)
 
     def has_undelivered(self) -> bool:
         with self._lock:
@@ -134,32 +155,6 @@ class ReplayResult:
     errors: list[str] = field(default_factory=list)
 
 
-def deliver_records(
-    transport: Transport,
-    run_id: str,
-    records: list[dict[str, Any]],
-    on_rejected: Callable[[dict[str, Any], RejectedError], None],
-) -> int:
-    """Send measurements, then the latest prediction, then finish. Raises RetryableError."""
-    items = [m for r in records if r.get("kind") == "measurements" for m in r.get("items", [])]
-    sent = 0
-    for i in range(0, len(items), MAX_BATCH):
-        chunk = items[i : i + MAX_BATCH]
-        try:
-            transport.post_measurements(run_id, chunk)
-            sent += len(chunk)
-        except RejectedError as exc:
-            on_rejected({"kind": "measurements", "items": chunk}, exc)
-    for kind, call in (("prediction", transport.prediction), ("finish", transport.finish)):
-        bodies = [r["body"] for r in records if r.get("kind") == kind]
-        if bodies:
-            try:
-                call(run_id, bodies[-1])
-            except RejectedError as exc:
-                on_rejected({"kind": kind, "body": bodies[-1]}, exc)
-    return sent
-
-
 def replay_file(
     path: Path,
     transport_for: Callable[[str | None], Transport | None],
@@ -203,7 +198,7 @@ def replay_file(
 
         try:
             run = transport.create_run(header["run"])
-            sent = deliver_records(transport, str(run["id"]), records, on_rejected)
+            sent = deliver(transport, str(run["id"]), Outbox.from_records(records), on_rejected)
         except RetryableError as exc:
             logger.info("tracker_client: spool %s not delivered yet: %s", path.name, exc)
             return False, 0, 0

@@ -1,4 +1,11 @@
-"""Tracker: samples the sensors every interval and hands measurements to the Worker."""
+"""Tracker: the public API; samples the sensors and produces the run's records.
+
+Owns the measuring side: start/stop and the exit hooks (atexit, signals, excepthook,
+fork), the sampling thread, the records (the run to create, each interval's
+measurement with its per-rank ``seq``, the prediction, the finish call) and the console
+summary. It hands records to its Worker (``submit``/``submit_tail``) and only reads the
+Worker's public ``run`` (the hub's answer) for the summary; delivery is the Worker's.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +27,12 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import _worker
+from . import _records
 from ._config import Config, default_spool_dir, load_config
+from ._records import RunRecord, merge_measurements
 from ._spool import SpoolFile, replay_dir
-from ._transport import Transport
-from ._worker import Worker, _merge_measurements, json_safe
+from ._transport import Transport, TransportFactory
+from ._worker import Worker
 
 if TYPE_CHECKING:
     from ._sensors import Reading
@@ -102,19 +110,6 @@ def _default_experiment() -> str:
     return script if script and script not in {"-c", "-m", "pytest", "__main__"} else "default"
 
 
-class _NoClose:
-    """Lends an injected transport to the spool replay without letting it close it."""
-
-    def __init__(self, inner: Transport) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def close(self) -> None:
-        pass
-
-
 class Tracker:
     """Measures the energy of this process tree (or another's) and sends it to the hub.
 
@@ -174,16 +169,15 @@ class Tracker:
         self.totals_kwh = {"cpu": 0.0, "gpu": 0.0, "ram": 0.0}
         self.measurements: list[dict[str, Any]] = []  # kept only when keep_local is set
         self.keep_local = False
-        self.run: dict[str, Any] | None = None
         self.worker: Worker | None = None
         self.spool: SpoolFile | None = None
+        self._transports: TransportFactory | None = None
         self._sampler: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._replay_stop = threading.Event()
         self._prev_handlers: dict[int, Any] = {}
         self._prev_excepthook: Any = None
         self._owner_pid = os.getpid()
-        self._warned_no_hub = False
         self.identity: dict[str, Any] = {}
         self._t0_wall = 0.0
         self._t0_mono = 0.0
@@ -218,7 +212,7 @@ class Tracker:
         try:
             with self._lock:
                 # An interval shorter than MIN_TAIL_S is not cut: it joins the next one.
-                self._sample(min_s=_worker.MIN_TAIL_S)
+                self._sample(min_s=_records.MIN_TAIL_S)
                 self.epoch_energies_kwh.append(self._epoch_kwh)
                 self._epoch_kwh = 0.0
                 self._epoch += 1
@@ -243,7 +237,7 @@ class Tracker:
                         "tracker_client: metric %s=%r is not finite; sent as null", key, value
                     )
                     value = None
-                self._metrics[str(key)] = json_safe(value)
+                self._metrics[str(key)] = value  # made JSON-safe with the finish record
         except Exception:
             logger.exception("tracker_client: log_metrics failed")
 
@@ -301,7 +295,9 @@ class Tracker:
         }
         location = {"country", "region", "cloud_provider", "cloud_region"}
         payload = {k: v for k, v in payload.items() if v is not None or k in location}
-        payload = json_safe(payload)  # numpy values in params must not block the run
+        # JSON-safe (numpy values in params must not block the run); its location is
+        # settled by the worker thread, before it creates the run.
+        run = RunRecord(payload, detect_cloud=not cfg.no_cloud_detect)
         spool_dir = default_spool_dir(cfg)
         stem = "-".join(
             [
@@ -312,15 +308,14 @@ class Tracker:
                 uuid.uuid4().hex[:8],
             ]
         )
-        self.spool = SpoolFile(spool_dir, stem, {"v": 1, "hub_url": cfg.hub_url, "run": payload})
-        self.worker = Worker(
-            self._make_transport,
-            payload,
-            self.spool,
-            on_run=self._on_run,
-            before_create=self._resolve_location,
-            batch_wait_s=cfg.batch_wait_s,
+        hub_url = cfg.hub_url
+        self.spool = SpoolFile(
+            spool_dir, stem, lambda: {"v": 1, "hub_url": hub_url, "run": run.payload}
         )
+        self._transports = TransportFactory(
+            cfg.hub_url, cfg.api_key, cfg.timeout_s, self._transport, self.spool.path
+        )
+        self.worker = Worker(self._transports, run, self.spool, batch_wait_s=cfg.batch_wait_s)
         self.worker.start()
         if cfg.hub_url or self._transport is not None:
             threading.Thread(
@@ -337,36 +332,11 @@ class Tracker:
         atexit.register(self._atexit)
         self._install_hooks()
 
-    def _make_transport(self) -> Transport | None:
-        if self._transport is not None:
-            return _NoClose(self._transport)  # type: ignore[return-value]
-        if not self.config.hub_url:
-            if self._warned_no_hub:
-                return None
-            self._warned_no_hub = True
-            logger.warning(
-                "tracker_client: no hub URL (EMISSIONS_HUB_URL); measurements go to the spool %s",
-                self.spool.path if self.spool else "",
-            )
-            return None
-        from ._transport import HttpTransport
-
-        return HttpTransport(self.config.hub_url, self.config.api_key, self.config.timeout_s)
-
-    def _resolve_location(self, payload: dict[str, Any]) -> None:
-        from ._location import resolve_location
-
-        detect = not self.config.no_cloud_detect
-        payload.update(resolve_location(payload, detect))
-
-    def _on_run(self, run: dict[str, Any]) -> None:
-        self.run = run
-
     def _replay_old_spool(self, spool_dir: Path) -> None:
         def transport_for(hub_url: str | None) -> Transport | None:
-            if hub_url not in (None, self.config.hub_url):
+            if hub_url not in (None, self.config.hub_url) or self._transports is None:
                 return None
-            return self._make_transport()
+            return self._transports()
 
         try:
             own = {self.spool.path} if self.spool else set()
@@ -508,12 +478,21 @@ class Tracker:
         if self.config.epochs_total or self._epoch > 0:
             m["epoch"] = self._epoch
         self._epoch_kwh += total
-        self._seq += 1
-        if self.keep_local:
-            self.measurements.append(m)
+        merged = False
         if self.worker is not None:
-            tail = kind == "tail" and duration < _worker.MIN_TAIL_S
-            self.worker.submit("tail" if tail else "measurement", m)
+            if kind == "tail" and duration < _records.MIN_TAIL_S:
+                # Too short to stand alone: folded into the previous measurement if that
+                # one still waits for delivery (then it is not a measurement of its own).
+                merged = self.worker.submit_tail(m)
+            else:
+                self.worker.submit("measurement", m)
+        if merged:
+            if self.keep_local and self.measurements:
+                merge_measurements(self.measurements[-1], m)
+        else:
+            self._seq += 1
+            if self.keep_local:
+                self.measurements.append(m)
         return m
 
     def _maybe_predict(self) -> None:
@@ -566,11 +545,6 @@ class Tracker:
                 body["metrics"] = dict(self._metrics)
             self.worker.submit("finish", body)
         self.worker.close(self.config.flush_timeout_s)
-        if self.worker.tail_merged:
-            with self._lock:
-                self._seq -= 1  # one measurement fewer: the last went into the one before
-                if self.keep_local and len(self.measurements) >= 2:
-                    _merge_measurements(self.measurements[-2], self.measurements.pop())
         close = getattr(self._sensors, "close", None)
         if close is not None:
             with contextlib.suppress(Exception):
@@ -597,7 +571,7 @@ class Tracker:
             f"{kwh:.6f} kWh (CPU {self.totals_kwh['cpu']:.6f}, GPU {self.totals_kwh['gpu']:.6f}, "
             f"RAM {self.totals_kwh['ram']:.6f})",
         ]
-        run = self.run
+        run = self.worker.run if self.worker is not None else None
         if run and run.get("intensity_g_per_kwh") is not None:
             pue = float(run.get("pue") or 1.0)
             intensity = float(run["intensity_g_per_kwh"])

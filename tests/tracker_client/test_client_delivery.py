@@ -247,7 +247,7 @@ def test_measurements_are_gathered_into_few_requests(hub, sensors_factory, monke
 
 
 def test_a_full_queue_spills_to_disk_instead_of_blocking(hub, sensors_factory, monkeypatch):
-    monkeypatch.setattr("tracker_client._worker.MIN_TAIL_S", 0.0)  # epochs of microseconds
+    monkeypatch.setattr("tracker_client._records.MIN_TAIL_S", 0.0)  # epochs of microseconds
     tracker = make(hub, sensors_factory, interval_s=60).start()
     tracker.worker.max_queue = 0  # as if the worker were stuck
     for _ in range(5):
@@ -344,11 +344,13 @@ def test_a_create_run_answer_without_an_id_keeps_everything_as_rejected(sensors_
 
 
 def test_close_spools_what_is_queued_when_the_delivery_thread_is_gone(tmp_path):
+    from tracker_client._records import RunRecord
     from tracker_client._spool import SpoolFile
     from tracker_client._worker import Worker
 
     spool = SpoolFile(tmp_path / "s", "run", {"v": 1, "run": {"run_key": "k"}})
-    worker = Worker(lambda: None, {"run_key": "k"}, spool)  # thread never started (or died)
+    run = RunRecord({"run_key": "k"})
+    worker = Worker(lambda: None, run, spool)  # thread never started (or died)
     worker.submit("measurement", {"uuid": "u1", "seq": 0})
     worker.submit("finish", {"status": "finished"})
     assert worker.close(0.1) is False
@@ -422,7 +424,7 @@ def test_a_tiny_last_interval_is_merged_into_the_previous_one_still_queued(
 
 
 def test_the_merge_of_a_tail_needs_adjacent_intervals():
-    from tracker_client._worker import _merge_measurements
+    from tracker_client._records import merge_measurements as _merge_measurements
 
     prev = {"end": "a", "rank": 0, "duration_s": 1.0, "cpu_energy_kwh": 1.0, "cpu_power_w": 2}
     assert not _merge_measurements(dict(prev), {"start": "b", "rank": 0, "duration_s": 0.1})

@@ -39,7 +39,7 @@ def test_importing_the_client_does_not_import_torch():
 
 
 def test_the_lightning_callback_tracks_a_fit_with_its_epochs(hub, sensors_factory, monkeypatch):
-    monkeypatch.setattr("tracker_client._worker.MIN_TAIL_S", 0.0)  # epochs of milliseconds
+    monkeypatch.setattr("tracker_client._records.MIN_TAIL_S", 0.0)  # epochs of milliseconds
     data = TensorDataset(torch.randn(32, 4), torch.randn(32, 1))
     callback = EmissionsHubCallback(
         experiment="lightning",

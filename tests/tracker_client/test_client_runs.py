@@ -72,7 +72,7 @@ def test_all_ranks_join_one_run_and_only_rank_zero_finishes_it(hub, sensors_fact
 
 
 def test_the_total_energy_is_predicted_from_the_first_epochs(hub, sensors_factory, monkeypatch):
-    monkeypatch.setattr("tracker_client._worker.MIN_TAIL_S", 0.0)  # epochs of 50 ms
+    monkeypatch.setattr("tracker_client._records.MIN_TAIL_S", 0.0)  # epochs of 50 ms
     with Tracker(
         experiment="e",
         hub_url=hub.url,
