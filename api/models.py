@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
-from carbon.accounting import emissions_kg
+from carbon.accounting import MAX_PUE, MIN_PUE, emissions_kg
 from carbon.basis import BASIS_LABELS
 
 
@@ -147,7 +148,11 @@ class Project(models.Model):
     region = models.CharField(max_length=20, blank=True)
     cloud_provider = models.CharField(max_length=20, blank=True)
     cloud_region = models.CharField(max_length=40, blank=True)
-    pue = models.FloatField(null=True, blank=True)
+    pue = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_PUE), MaxValueValidator(MAX_PUE)],
+    )
     hosting = models.CharField(max_length=10, choices=Hosting.choices, default=Hosting.CLOUD)
     # Opt-in public read-only link; None means private.
     public_token = models.CharField(max_length=43, null=True, blank=True, unique=True)
