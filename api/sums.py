@@ -210,6 +210,7 @@ def bucket_pieces(d: Dialect) -> str:
     from the bucket after the first, ``-share`` from the last), so one interval is at most
     four rows however many buckets it spans. An interval of zero length, or inside one
     bucket, lies wholly in its first bucket. The shares of one interval add up to one.
+    One pass over the run's rows: an interval inside one bucket is one piece, others four.
     """
     s_ = d.seconds.format("m.start", "%(origin)s")
     e_ = d.seconds.format('m."end"', "%(origin)s")
@@ -219,31 +220,40 @@ def bucket_pieces(d: Dialect) -> str:
         "%(last)s)"
     )
     one = "(b.e - b.s <= 0 OR b.e <= (b.i0 + 1) * %(width)s OR b.i0 = %(last)s)"
-    c = (
-        "SELECT b.*, CASE WHEN " + one + " THEN 1 ELSE 0 END AS single, "
-        f"{last} AS i1 FROM (SELECT t.*, {first} AS i0 FROM "
+    rows = (
+        f"SELECT b.*, CASE WHEN {one} THEN 1 ELSE 0 END AS single, {last} AS i1 "
+        f"FROM (SELECT t.*, {first} AS i0 FROM "
         "(SELECT m.node, m.rank, m.cpu_energy_kwh, m.gpu_energy_kwh, m.ram_energy_kwh, "
         f"m.emissions_kg, {s_} AS s, {e_} AS e FROM api_measurement m "
         "WHERE m.run_id = %(run)s AND m.start >= %(since)s) t) b"
     )
-    parts = [
-        ("d", "i0", "CASE WHEN c.single = 1 THEN 1.0 ELSE ((c.i0 + 1) * %(width)s - c.s) "
-         "/ (c.e - c.s) END", "1 = 1"),
-        ("d", "i1", "(c.e - c.i1 * %(width)s) / (c.e - c.s)", "c.single = 0"),
-        ("s", "i0 + 1", "%(width)s / (c.e - c.s)", "c.single = 0 AND c.i1 > c.i0 + 1"),
-        ("s", "i1", "-%(width)s / (c.e - c.s)", "c.single = 0 AND c.i1 > c.i0 + 1"),
-    ]  # fmt: skip
-    pieces = " UNION ALL ".join(
-        f"SELECT c.node, c.rank, '{kind}' AS kind, c.{idx} AS bucket, {f} AS f, "
-        f"c.cpu_energy_kwh AS cpu, c.gpu_energy_kwh AS gpu, c.ram_energy_kwh AS ram, "
-        f"c.emissions_kg AS kg FROM c WHERE {where}"
-        for kind, idx, f, where in parts
+    # The first bucket's share (all of it for an interval inside one bucket), from every
+    # row; the last bucket's, and the difference that gives each bucket between its full
+    # share, only from the few intervals that span several buckets.
+    head = (
+        "CASE WHEN c.single = 1 THEN 1.0 ELSE ((c.i0 + 1) * %(width)s - c.s) / (c.e - c.s) END"
     )
+    kind = "CASE WHEN p.n = 1 THEN 'd' ELSE 's' END"
+    bucket = "CASE p.n WHEN 1 THEN c.i1 WHEN 2 THEN c.i0 + 1 ELSE c.i1 END"
+    share = (
+        "CASE WHEN p.n = 1 THEN (c.e - c.i1 * %(width)s) / (c.e - c.s) "
+        "WHEN c.i1 <= c.i0 + 1 THEN 0.0 "
+        "WHEN p.n = 2 THEN %(width)s / (c.e - c.s) ELSE -%(width)s / (c.e - c.s) END"
+    )
+    pieces = "(SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3)"
+
+    def sums(f: str) -> str:
+        return ", ".join(
+            f"SUM(c.{q} * {f})"
+            for q in ("cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh", "emissions_kg")
+        )
+
     return (
-        f"WITH c AS ({c}) "
-        "SELECT p.node, p.rank, p.kind, p.bucket, SUM(p.cpu * p.f), SUM(p.gpu * p.f), "
-        f"SUM(p.ram * p.f), SUM(p.kg * p.f) FROM ({pieces}) p "
-        "GROUP BY p.node, p.rank, p.kind, p.bucket"
+        f"WITH c AS MATERIALIZED ({rows}) "
+        f"SELECT c.node, c.rank, 'd', c.i0, {sums(head)} FROM c GROUP BY c.node, c.rank, c.i0 "
+        f"UNION ALL SELECT c.node, c.rank, {kind}, {bucket}, {sums(share)} "
+        f"FROM c JOIN {pieces} p ON 1 = 1 WHERE c.single = 0 "
+        f"GROUP BY c.node, c.rank, {kind}, {bucket}"
     )
 
 
