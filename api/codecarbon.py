@@ -320,7 +320,9 @@ class CodeCarbonEmissionsView(CodeCarbonView):
         key = self.key(request)
         # Parse and check against the declared schema (api.schema.CodeCarbonEmission).
         e, body = schema.decode_emission(request.body)
-        run = get_or_404(Run.objects.for_project(key.project).select_related("factor"), e.run_id)
+        run = ingest.find_run(key.project, e.run_id)
+        if run is None:
+            raise Http404
         source = _source_pue(run, e.pue)
         end, duration = e.timestamp, e.duration
         # Kept exactly as sent (CodeCarbon truncates to whole seconds): the interval ends at

@@ -347,8 +347,33 @@ def store(
     if row is None:
         return None
     accepted = int(row[0])
-    stored = _run_from_row(row, project or (run.project if run is not None else None))
+    # The project in hand, never a lazy fetch of it.
+    known = project or (run._state.fields_cache.get("project") if run is not None else None)
+    stored = _run_from_row(row, known)
     return IngestResult(accepted, len(batch) - accepted), stored
+
+
+FIND_RUN = (
+    f"SELECT 0, {', '.join(f'r.{chr(34)}{f.column}{chr(34)}' for f in RUN_FIELDS)}, "  # noqa: S608
+    f"{', '.join(f'e.{chr(34)}{f.column}{chr(34)}' for f in EXPERIMENT_FIELDS)}, "
+    f"{', '.join(f'f.{chr(34)}{f.column}{chr(34)}' for f in FACTOR_FIELDS)} "
+    "FROM api_run r JOIN api_experiment e ON e.id = r.experiment_id "
+    "JOIN api_emissionfactor f ON f.id = r.factor_id "
+    "WHERE r.uuid = %(run_uuid)s AND r.project_id = %(project)s"
+)
+
+
+def find_run(project: Project, run_uuid: uuidlib.UUID) -> Run | None:
+    """The run ``run_uuid`` of ``project`` with its experiment and factor, or None: one
+    prepared statement (the foreign paths read a run before building its measurements)."""
+    if connection.vendor != "postgresql":
+        return (
+            Run.objects.select_related("factor", "experiment")
+            .filter(project=project, uuid=str(run_uuid))
+            .first()
+        )
+    row = _execute(FIND_RUN, {"run_uuid": run_uuid, "project": project.pk})
+    return None if row is None else _run_from_row(row, project)
 
 
 def _execute(sql: str, params: dict[str, Any]) -> Any:

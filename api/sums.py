@@ -230,9 +230,7 @@ def bucket_pieces(d: Dialect) -> str:
     # The first bucket's share (all of it for an interval inside one bucket), from every
     # row; the last bucket's, and the difference that gives each bucket between its full
     # share, only from the few intervals that span several buckets.
-    head = (
-        "CASE WHEN c.single = 1 THEN 1.0 ELSE ((c.i0 + 1) * %(width)s - c.s) / (c.e - c.s) END"
-    )
+    head = "CASE WHEN c.single = 1 THEN 1.0 ELSE ((c.i0 + 1) * %(width)s - c.s) / (c.e - c.s) END"
     kind = "CASE WHEN p.n = 1 THEN 'd' ELSE 's' END"
     bucket = "CASE p.n WHEN 1 THEN c.i1 WHEN 2 THEN c.i0 + 1 ELSE c.i1 END"
     share = (
