@@ -281,7 +281,8 @@ def gunicorn(url: str, workers: Workers, extra_env: dict[str, str] | None = None
     """A gunicorn serving the hub on a free loopback port; yields the port."""
     port = free_port()
     env = {**hub_env(url), **(extra_env or {})}
-    log = open(ROOT / "bench" / ".gunicorn.log", "ab")  # noqa: SIM115 - closed below
+    log_path = ROOT / "bench" / ".gunicorn.log"  # the last server's log only
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [
             sys.executable,
@@ -305,8 +306,11 @@ def gunicorn(url: str, workers: Workers, extra_env: dict[str, str] | None = None
         deadline = time.monotonic() + 60
         while True:
             if server.poll() is not None:
+                log.flush()
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
                 raise BenchError(
-                    f"gunicorn exited with {server.returncode}; see {ROOT / 'bench' / '.gunicorn.log'}"
+                    f"gunicorn exited with {server.returncode}: {' | '.join(tail)}"
+                    f" (whole log: {log_path})"
                 )
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -439,3 +443,21 @@ def time_report(org: Any, start: Any, end: Any, title: str) -> tuple[float, dict
     )
     Report.objects.filter(organisation=org).exclude(pk=report.pk).delete()
     return elapsed, data, sizes
+
+
+def parse_quarter(label: str) -> Any:
+    """The hub's period for ``2025Q3`` (api.periods; reports.periods in older hubs)."""
+    try:
+        from api.periods import parse_quarter as parse
+    except ImportError:
+        from reports.periods import parse_quarter as parse  # type: ignore[attr-defined,no-redef]
+    return parse(label)
+
+
+def previous(period: Any) -> Any:
+    """The period of the same length just before ``period``."""
+    try:
+        from api.periods import previous as before
+    except ImportError:
+        from reports.periods import previous as before  # type: ignore[attr-defined,no-redef]
+    return before(period)

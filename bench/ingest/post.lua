@@ -2,10 +2,9 @@
 --
 -- Every request carries measurements no earlier request sent: each wrk thread owns one
 -- connection and one run, and request number j of thread t (j answers received so far)
--- holds the items
--- j*BATCH .. j*BATCH+BATCH-1 of that thread, each with its own uuid, seq and times. The
--- body is a pure function of (nonce, thread, item), so the resend mode rebuilds exactly
--- the bodies a load phase sent.
+-- holds the items j*BATCH .. j*BATCH+BATCH-1 of that thread, each with its own uuid, seq
+-- and times. The body is a pure function of (nonce, thread, item), so the resend mode
+-- rebuilds exactly the bodies a load phase sent.
 --
 -- Configuration comes from the environment:
 --   BENCH_MODE      load | resend

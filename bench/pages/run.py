@@ -118,7 +118,7 @@ def build(rebuild: bool) -> None:
             experiments.append(exps)
             placements.append(ingest.placement_for(project, exps[0], {}))
         # Runs: spread evenly over the last year, newest last; a few still running.
-        runs = []
+        new_runs = []
         for g in range(1, RUNS + 1):
             pi = g % PROJECTS
             place = placements[pi]
@@ -132,7 +132,7 @@ def build(rebuild: bool) -> None:
                 if g % 50 == 1
                 else RunStatus.FINISHED
             )
-            runs.append(
+            new_runs.append(
                 Run(
                     project=projects[pi],
                     experiment=experiments[pi][(g // PROJECTS) % EXPERIMENTS_PER_PROJECT],
@@ -156,7 +156,7 @@ def build(rebuild: bool) -> None:
                     factor=place.factor,
                 )
             )
-        Run.objects.bulk_create(runs, batch_size=2000)
+        Run.objects.bulk_create(new_runs, batch_size=2000)
         with connection.cursor() as cur:
             cur.execute("SELECT setseed(0.42)")
             # Measurements by SQL, straight into the hub's table.

@@ -64,20 +64,19 @@ def _setup(url: str) -> None:
 
 
 def _seed(runs: int, per_run: int) -> None:
-    from common import ensure_partitions
+    from common import ensure_partitions, parse_quarter, previous
     from django.core.management import call_command
     from django.db import connection, transaction
 
     from api import ingest
     from api.models import Organisation, Project
     from reports.models import ContractualInstrument
-    from reports.periods import parse_quarter, previous
 
     period = parse_quarter(QUARTER)
     before = previous(period)
     print(ensure_partitions(os.environ["DATABASE_URL"], before.start, period.end))
     print(
-        f"seeding {runs} runs x {per_run} measurements in {QUARTER} (+10 % in {before.label}) ...",
+        f"seeding {runs} runs x {per_run} measurements in {QUARTER} (+10 % in the quarter before, from {before.start:%Y-%m-%d}) ...",
         flush=True,
     )
     t0 = time.perf_counter()
@@ -197,10 +196,9 @@ def main() -> int:
     _ensure_database(url)
     _setup(url)
 
-    from common import time_report
+    from common import parse_quarter, time_report
 
     from api.models import Organisation
-    from reports.periods import parse_quarter
 
     wanted = args.runs * args.per_run
     count = _measurement_count() if Organisation.objects.filter(name=ORG_NAME).exists() else 0
