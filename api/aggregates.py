@@ -52,7 +52,7 @@ def rebuild_project(project_pk: int) -> int:
         )
         hours = UsageHour.objects.filter(project_id=project_pk)
         runs = f"r.project_id = {int(project_pk)}"
-        measurements = f"i.run_id IN (SELECT id FROM api_run WHERE project_id = {int(project_pk)})"  # noqa: S608
+        measurements = f"r.project_id = {int(project_pk)}"
         since_sql = None
         if since is not None:
             hours = hours.filter(hour__gte=since)

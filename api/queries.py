@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, Max, Min, QuerySet, Sum
+from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
 from api import sums
@@ -338,26 +338,35 @@ def _spread(
 
 def run_methods(run: Run) -> list[dict[str, Any]]:
     """How each component's energy of one run was obtained: per component and method,
-    the energy in kWh and the number of intervals. Reads only that run's measurements
-    (through the unique ``(run_id, start, uuid)`` index)."""
+    the energy in kWh and the number of intervals, largest first. One pass over that run's
+    measurements (through the unique ``(run_id, start, uuid)`` index)."""
+    rows = (
+        run.measurements.order_by()
+        .values("cpu_method", "gpu_method", "ram_method")
+        .annotate(
+            cpu=Sum("cpu_energy_kwh"),
+            gpu=Sum("gpu_energy_kwh"),
+            ram=Sum("ram_energy_kwh"),
+            intervals=Count("id"),
+        )
+    )
+    found: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        for comp in ("cpu", "gpu", "ram"):
+            acc = found.setdefault((comp, row[f"{comp}_method"]), [0.0, 0])
+            acc[0] += float(row[comp] or 0.0)
+            acc[1] += int(row["intervals"])
     out: list[dict[str, Any]] = []
     for comp in ("cpu", "gpu", "ram"):
-        rows = (
-            run.measurements.order_by()
-            .values(method=F(f"{comp}_method"))
-            .annotate(kwh=Sum(f"{comp}_energy_kwh"), intervals=Count("id"))
-            .order_by("-kwh")
+        mine = sorted(
+            ((method, kwh, n) for (c, method), (kwh, n) in found.items() if c == comp),
+            key=lambda x: -x[1],
         )
-        for row in rows:
-            if row["method"] == "none" and not row["kwh"]:
+        for method, kwh, n in mine:
+            if method == "none" and not kwh:
                 continue
             out.append(
-                {
-                    "component": comp,
-                    "method": row["method"],
-                    "energy_kwh": float(row["kwh"] or 0.0),
-                    "intervals": int(row["intervals"]),
-                }
+                {"component": comp, "method": method, "energy_kwh": kwh, "intervals": int(n)}
             )
     return out
 

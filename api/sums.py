@@ -54,7 +54,7 @@ class Dialect:
 
 POSTGRESQL = Dialect(
     hour_floor="(date_trunc('hour', {} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')",
-    seconds="EXTRACT(EPOCH FROM ({} - {}))::float8",
+    seconds="date_part('epoch', {} - {})",  # float8 directly (EXTRACT gives numeric)
     add_hours="({} + {} * interval '1 hour')",
     least="LEAST",
     greatest="GREATEST",

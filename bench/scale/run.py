@@ -3,9 +3,10 @@ big run's page, on two sizes of the same fleet, and how they grow from one to th
 
 For each size (full: 1 million and 10 million measurements; ``--quick``: 100,000 and
 1 million) a PostgreSQL database of its own (``emissions_hub_bench_scale_<size>``) holds
-5 organisations, 20 projects, 200 experiments and N/500 runs spread over the last two
-years (one of them with 100,000 measurements, the newest of each project still
-running). Organisations,
+5 organisations, 20 projects, 200 experiments and N/500 runs (at most 2,000: past
+1 million measurements the jobs run on more GPUs, N/1M ranks each, as a growing fleet's
+do) spread over the last two years (one of them with 100,000 measurements, the newest of
+each project still running). Organisations,
 projects, experiments and runs are made with the hub's models; measurements are
 generated in SQL (``INSERT ... SELECT generate_series``, two connections) straight into
 ``api_measurement`` (its monthly partitions are made first by the hub's
@@ -73,7 +74,11 @@ GENERATOR_VERSION = "scale-1"
 FULL_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000, 1_000_000)
 BIG_RUN = 100_000
-PER_RUN = 500  # about: runs = size / PER_RUN
+PER_RUN = 500  # about: runs = size / PER_RUN, up to a fleet of REF_SIZE
+# Past REF_SIZE measurements the fleet grows as a fleet of GPUs does: the same teams,
+# projects and jobs over the same two years, each job on more GPUs (ranks), so 10 million
+# is ten times the GPUs of 1 million, not ten times the jobs.
+REF_SIZE = 1_000_000
 INTERVAL_S = 60
 SPAN_DAYS = 730
 PROJECTS = 20
@@ -157,7 +162,7 @@ def _stored_fingerprint() -> str | None:
 def _plan(n: int) -> list[tuple[int, int, float]]:
     """(project index, measurements, start offset in days) of every run, oldest first;
     the big run is the first run of project 0."""
-    runs = max(40, n // PER_RUN)
+    runs = max(40, min(n, REF_SIZE) // PER_RUN)
     big = big_run_size(n)
     rest = n - big
     each, extra = divmod(rest, runs - 1)
@@ -190,16 +195,18 @@ def measurement_insert() -> str:
             ram_power_w, cpu_utilization_pct, gpu_utilization_pct, ram_utilization_pct,
             cpu_method, gpu_method, ram_method, gpu_count, epoch, pue, intensity_g_per_kwh,
             emissions_kg, factor_id, client_intensity_g_per_kwh, client_emissions_kg, received)
-        SELECT gen_random_uuid(), r.id, 'node-0', 0, k,
-            r.started_at + k * interval '{INTERVAL_S} seconds',
-            r.started_at + (k + 1) * interval '{INTERVAL_S} seconds', {INTERVAL_S},
+        SELECT gen_random_uuid(), r.id, 'node-' || (mod(k, pl.ranks) / 8), mod(k, pl.ranks),
+            k / pl.ranks,
+            r.started_at + (k / pl.ranks) * interval '{INTERVAL_S} seconds',
+            r.started_at + (k / pl.ranks + 1) * interval '{INTERVAL_S} seconds', {INTERVAL_S},
             e.cpu, e.gpu, e.ram, e.cpu * {3_600_000 / INTERVAL_S}, e.gpu * {3_600_000 / INTERVAL_S},
             e.ram * {3_600_000 / INTERVAL_S}, 40 + mod(k, 50), 60 + mod(k, 40), 30,
             m.cpu, m.gpu, m.ram, 1, k / 100, r.pue, f.g_per_kwh,
             {emissions_sql(energy, "r.pue", "f.g_per_kwh")}, r.factor_id,
             CASE WHEN m.cpu = 'imported' THEN f.g_per_kwh END,
             CASE WHEN m.cpu = 'imported' THEN {emissions_sql(energy, "1.0", "f.g_per_kwh")} END,
-            r.started_at + (k + 1) * interval '{INTERVAL_S} seconds' + interval '5 seconds'
+            r.started_at + (k / pl.ranks + 1) * interval '{INTERVAL_S} seconds'
+                + interval '5 seconds'
         FROM bench_scale_plan pl
         JOIN api_run r ON r.id = pl.run_id
         JOIN api_emissionfactor f ON f.id = r.factor_id
@@ -289,7 +296,8 @@ def load(n: int, url: str) -> dict[str, float]:
                     created=started,
                     started_at=started,
                     ended_at=ended,
-                    last_seen_at=started + timedelta(seconds=count * INTERVAL_S),
+                    last_seen_at=started
+                    + timedelta(seconds=count // max(1, n // REF_SIZE) * INTERVAL_S),
                     hardware={"gpu_model": "NVIDIA A100", "gpu_count": 1},
                     params={"lr": round(0.001 * (1 + i % 9), 4)},
                     metrics={"accuracy": round(0.6 + (i % 35) / 100, 3)},
@@ -307,9 +315,12 @@ def load(n: int, url: str) -> dict[str, float]:
         Run.objects.bulk_create(runs, batch_size=2000)
         with connection.cursor() as cur:
             cur.execute("DROP TABLE IF EXISTS bench_scale_plan")
-            cur.execute("CREATE TABLE bench_scale_plan (run_id bigint PRIMARY KEY, n integer)")
-            rows = [(run.pk, count) for run, (_, count, _) in zip(runs, plan, strict=True)]
-            with cur.cursor.copy("COPY bench_scale_plan (run_id, n) FROM STDIN") as copy:
+            cur.execute(
+                "CREATE TABLE bench_scale_plan (run_id bigint PRIMARY KEY, n integer, ranks integer)"
+            )
+            ranks = max(1, n // REF_SIZE)
+            rows = [(run.pk, count, ranks) for run, (_, count, _) in zip(runs, plan, strict=True)]
+            with cur.cursor.copy("COPY bench_scale_plan (run_id, n, ranks) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
     mark("organisations, projects, runs (ORM)", t0)
@@ -320,7 +331,7 @@ def load(n: int, url: str) -> dict[str, float]:
     ordered = sorted(rows)
     chunks: list[tuple[int, int]] = []
     lo, acc = ordered[0][0], 0
-    for rid, count in ordered:
+    for rid, count, _ranks in ordered:
         acc += count
         if acc >= 250_000:
             chunks.append((lo, rid))
@@ -450,11 +461,28 @@ def measure(requests: int) -> dict[str, Any]:
             "unit": "ms",
         }
 
+    # A quarter (what the pages and reports read) and the whole two years of history.
+    from api.periods import quarter_of
+
+    q = quarter_of(datetime.now(UTC))
+    rng = (
+        f"start={q.start.strftime('%Y-%m-%dT%H:%M:%SZ')}&end={q.end.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    )
     api = {
-        "API project summary": f"/api/v1/projects/{project.uuid}/summary",
-        "API project series (day)": f"/api/v1/projects/{project.uuid}/series?bucket=day",
-        "API organisation": f"/api/v1/organisations/{org.uuid}",
-        "API organisation series (day)": f"/api/v1/organisations/{org.uuid}/series?bucket=day",
+        "API project summary (quarter)": f"/api/v1/projects/{project.uuid}/summary?{rng}",
+        "API project series (day, quarter)": (
+            f"/api/v1/projects/{project.uuid}/series?bucket=day&{rng}"
+        ),
+        "API organisation (quarter)": f"/api/v1/organisations/{org.uuid}?{rng}",
+        "API organisation series (day, quarter)": (
+            f"/api/v1/organisations/{org.uuid}/series?bucket=day&{rng}"
+        ),
+        "API project summary (all time)": f"/api/v1/projects/{project.uuid}/summary",
+        "API project series (day, all time)": f"/api/v1/projects/{project.uuid}/series?bucket=day",
+        "API organisation (all time)": f"/api/v1/organisations/{org.uuid}",
+        "API organisation series (day, all time)": (
+            f"/api/v1/organisations/{org.uuid}/series?bucket=day"
+        ),
     }
     for name, url in api.items():
         timed("api", name, url, max(requests, 40), API_TARGET_MS)
