@@ -143,7 +143,7 @@ def _same(value: str, obj: Organisation | Project) -> bool:
 
 def _body(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
-        raise ingest.Invalid("The body must be a JSON object.")
+        raise schema.Invalid("The body must be a JSON object.")
     return dict(request.data)
 
 
@@ -159,7 +159,7 @@ def _experiment_for(project: Project, experiment_id: Any) -> Experiment:
         wanted = None
     exp = Experiment.objects.filter(project=project, uuid=wanted).first() if wanted else None
     if exp is None:
-        raise ingest.Invalid(
+        raise schema.Invalid(
             f"experiment_id {experiment_id!r} is not an experiment of project '{project.name}'. Leave "
             f"experiment_id unset (CodeCarbon's default {DEFAULT_EXPERIMENT_ID} means the project's "
             "default experiment), or use the id of one of the project's experiments "
@@ -358,7 +358,7 @@ class CodeCarbonEmissionsView(CodeCarbonView):
             "client_emissions_kg": kg,
             "client_intensity_g_per_kwh": kg / kwh * 1000.0 if kg is not None and kwh else None,
         }
-        for comp in ingest.COMPONENTS:
+        for comp in schema.COMPONENTS:
             energy = getattr(e, f"{comp}_energy")
             if energy is not None:
                 # Checked (and refused with its field) as the measurement's energy.
@@ -469,7 +469,7 @@ class CodeCarbonExperimentsView(CodeCarbonView):
             )
         name = str(body.get("name") or "").strip()[:200]
         if not name:
-            raise ingest.Invalid("name is required", {"name": "is required"})
+            raise schema.Invalid("name is required", {"name": "is required"})
         on_cloud = bool(body.get("on_cloud"))
         where = usable_location(
             country=str(body.get("country_iso_code") or "")[:3],

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 from rest_framework.views import set_rollback
 
-from api.ingest import Invalid
+from api.schema import Invalid
 from emissions_hub.middleware import (
     DB_UNAVAILABLE_ERRORS,
     RETRY_AFTER_S,

@@ -36,16 +36,7 @@ from api.models import (
     Run,
     RunSource,
 )
-from api.schema import (  # noqa: F401  (re-exported: the rules' home is api.schema)
-    COMPONENTS,
-    MAX_INTERVAL_KWH,
-    MAX_POWER_W,
-    METHODS,
-    Invalid,
-    MeasurementIn,
-    parse_time,
-    unique,
-)
+from api.schema import Invalid, MeasurementIn, unique
 from api.schema import measurement as typed_measurement
 from carbon.accounting import emissions_kg, emissions_sql
 

@@ -17,7 +17,6 @@ from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
 from api import sums
-from api.ingest import Invalid
 from api.models import (
     USAGE_FIELDS,
     Experiment,
@@ -29,6 +28,7 @@ from api.models import (
     started_between,
     usage_sums,
 )
+from api.schema import Invalid
 
 TRUNC = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek, "month": TruncMonth}
 BUCKETS = tuple(TRUNC)

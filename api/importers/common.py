@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
-from api import ingest
+from api import ingest, schema
 from api.accounting import LocationError, place
 from api.models import Project, Run, RunSource, RunStatus
 from api.schema import MAX_SOURCE_PUE, MeasurementIn, measurement
@@ -306,14 +306,14 @@ def _pieces(row: Row) -> list[dict[str, Any]]:
     worst = max(row.energies.values(), default=0.0)
     seconds = (row.end - row.start).total_seconds()
     # Refuse before splitting: an impossible energy would otherwise make millions of parts.
-    if worst > 0 and (seconds <= 0 or worst * 3_600_000.0 / seconds > ingest.MAX_POWER_W):
-        raise ingest.Invalid(
+    if worst > 0 and (seconds <= 0 or worst * 3_600_000.0 / seconds > schema.MAX_POWER_W):
+        raise schema.Invalid(
             "implausible energy",
             {
-                "energy_kwh": f"{worst:g} kWh over {seconds:g} s is above {ingest.MAX_POWER_W:,.0f} W"
+                "energy_kwh": f"{worst:g} kWh over {seconds:g} s is above {schema.MAX_POWER_W:,.0f} W"
             },
         )
-    parts = max(1, math.ceil(worst / ingest.MAX_INTERVAL_KWH)) if worst > 0 else 1
+    parts = max(1, math.ceil(worst / schema.MAX_INTERVAL_KWH)) if worst > 0 else 1
     span = (row.end - row.start) / parts
     total = sum(row.energies.values())
     out: list[dict[str, Any]] = []
@@ -329,7 +329,7 @@ def _pieces(row: Row) -> list[dict[str, Any]]:
             "epoch": row.epoch,
             "seq": i,
         }
-        for comp in ingest.COMPONENTS:
+        for comp in schema.COMPONENTS:
             energy = row.energies.get(comp, 0.0) / parts
             item[f"{comp}_energy_kwh"] = energy
             if energy > 0:
@@ -343,7 +343,7 @@ def _pieces(row: Row) -> list[dict[str, Any]]:
         if row.client_emissions_kg is not None:
             # The tool's own figure, split like the energy it belongs to.
             share = (
-                sum(item[f"{c}_energy_kwh"] for c in ingest.COMPONENTS) / total
+                sum(item[f"{c}_energy_kwh"] for c in schema.COMPONENTS) / total
                 if total
                 else 1 / parts
             )
@@ -362,7 +362,7 @@ def clean_row(row: Row) -> list[MeasurementIn]:
     return [measurement(item) for item in _pieces(row)]
 
 
-def describe_invalid(exc: ingest.Invalid) -> str:
+def describe_invalid(exc: schema.Invalid) -> str:
     if exc.fields:
         return "; ".join(f"{k} {v}" for k, v in exc.fields.items())
     return exc.message
@@ -379,7 +379,7 @@ def ingest_parsed(project: Project, parsed: Parsed) -> ImportReport:
     for row in parsed.rows:
         try:
             cleaned = clean_row(row)
-        except ingest.Invalid as exc:
+        except schema.Invalid as exc:
             report.skipped.append(Skipped(row.line, describe_invalid(exc)))
             continue
         by_run.setdefault(row.run_key, []).append((row, cleaned))
@@ -390,7 +390,7 @@ def ingest_parsed(project: Project, parsed: Parsed) -> ImportReport:
                 # A savepoint per run: a run the hub cannot place is skipped, not half-stored.
                 with transaction.atomic():
                     imported = _ingest_run(project, info, rows)
-            except ingest.Invalid as exc:
+            except schema.Invalid as exc:
                 reason = describe_invalid(exc)
                 report.skipped.extend(Skipped(row.line, reason) for row, _ in rows)
                 continue
@@ -421,7 +421,7 @@ def _ingest_run(
     if not created and needs_pue_repair(run):
         # Its stored rows still hold CodeCarbon's PUE; new rows would not, and the repair
         # would then divide them twice.
-        raise ingest.Invalid(
+        raise schema.Invalid(
             f"run {run.run_key!r} was imported before the hub divided out CodeCarbon's PUE: "
             "run `python manage.py repair_imported_pue` first, then import this file again"
         )
