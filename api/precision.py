@@ -17,6 +17,7 @@ place shown.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,8 +96,10 @@ CUMULATIVE = "_cum"
 AS_SENT = frozenset({"params", "metrics", "software", "tags"})
 
 
+@functools.lru_cache(maxsize=4096)
 def unit_of(key: str) -> Unit | None:
-    """The unit of the quantity named ``key``, or None when the key names no quantity."""
+    """The unit of the quantity named ``key``, or None when the key names no quantity
+    (remembered per key: an answer repeats the same few keys thousands of times)."""
     name = key.lower()
     if name.endswith(CUMULATIVE):
         name = name[: -len(CUMULATIVE)]
