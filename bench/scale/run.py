@@ -70,7 +70,7 @@ from common import (
     time_report,
 )
 
-GENERATOR_VERSION = "scale-1"
+GENERATOR_VERSION = "scale-2"  # 2: jobs grow by ranks past REF_SIZE; the big run keeps one rank
 FULL_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000, 1_000_000)
 BIG_RUN = 100_000
@@ -134,7 +134,9 @@ def _fingerprint(n: int) -> str:
     # What shapes the data: the generating SQL, the plan and the constants (bump
     # GENERATOR_VERSION for a change elsewhere in load()).
     generator = measurement_insert() + inspect.getsource(_plan)
-    shape = repr((BIG_RUN, PER_RUN, INTERVAL_S, SPAN_DAYS, PROJECTS, ORG_OF_PROJECT, LOCATIONS))
+    shape = repr(
+        (BIG_RUN, PER_RUN, REF_SIZE, INTERVAL_S, SPAN_DAYS, PROJECTS, ORG_OF_PROJECT, LOCATIONS)
+    )
     text = f"{GENERATOR_VERSION}|{n}|{migrations}|{generator}|{shape}"
     return hashlib.sha256(text.encode()).hexdigest()
 
