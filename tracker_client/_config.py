@@ -58,7 +58,7 @@ _FLOATS = {
 }
 # Options that may be 0 (no wait, no batching, no periodic summary); the others must be > 0.
 _ZERO_OK = {"flush_timeout_s", "batch_wait_s", "summary_every_min"}
-PUE_RANGE = (1.0, 3.0)
+PUE_RANGE = (1.0, 3.0)  # carbon.MIN_PUE, MAX_PUE (tests/tracker_client/test_client_limits.py)
 MAX_TAGS, MAX_TAG_CHARS, MAX_NAME_CHARS = 50, 100, 200  # the hub's limits
 _INTS = {"epochs_total", "predict_after_epochs"}
 _BOOLS = {"summary", "no_cloud_detect", "handle_signals"}
