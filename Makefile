@@ -69,6 +69,7 @@ test: services dev-venv browser haproxy codecarbon-venv ## The whole suite again
 bench: services dev-venv ## Benchmarks: ingestion vs PostgreSQL, reads at 1M and 10M, client, pages, reports
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	@rc=0; \
+	$(PY) bench/ingest/schema.py || rc=1; \
 	$(PY) bench/ingest/run.py || rc=1; \
 	$(PY) bench/scale/run.py || rc=1; \
 	$(PY) bench/client/run.py || rc=1; \
@@ -79,6 +80,7 @@ bench: services dev-venv ## Benchmarks: ingestion vs PostgreSQL, reads at 1M and
 bench-quick: services dev-venv ## Benchmarks at CI size: 5 s ingestion phases, reads at 100k and 1M, client
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	@rc=0; \
+	$(PY) bench/ingest/schema.py --repeat 50 || rc=1; \
 	$(PY) bench/ingest/run.py --quick || rc=1; \
 	$(PY) bench/scale/run.py --quick || rc=1; \
 	$(PY) bench/client/run.py --seconds 5 || rc=1; \

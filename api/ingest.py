@@ -36,30 +36,8 @@ from api.models import (
     Run,
     RunSource,
 )
-from api.schema import Invalid, MeasurementIn, unique
-from api.schema import measurement as typed_measurement
+from api.schema import Invalid, MeasurementIn
 from carbon.accounting import emissions_kg, emissions_sql
-
-
-def clean_batch(items: Any) -> list[MeasurementIn]:
-    """Check a batch given as Python values (seeding, tests); raise Invalid as the API does."""
-    if not isinstance(items, list):
-        raise Invalid("'measurements' must be a list of measurement objects")
-    now = timezone.now()
-    problems: dict[str, Any] = {}
-    out = []
-    for index, item in enumerate(items):
-        try:
-            out.append(typed_measurement(item, now, MeasurementIn))
-        except Invalid as exc:
-            problems[str(index)] = exc.fields or exc.message
-    if problems:
-        raise Invalid(
-            f"{len(problems)} of {len(items)} measurements are invalid; nothing was stored",
-            problems,
-        )
-    return unique(out)
-
 
 # --- runs -------------------------------------------------------------------------------
 
@@ -233,13 +211,24 @@ def _columns(batch: Sequence[MeasurementIn]) -> list[list[Any]]:
     return [[getattr(m, name, None) for m in batch] for name in NAMES]
 
 
-def _model_columns(model: type[Any]) -> list[Any]:
-    return list(model._meta.concrete_fields)
+RUN_FIELDS = list(Run._meta.concrete_fields)
+EXPERIMENT_FIELDS = list(Experiment._meta.concrete_fields)
+FACTOR_FIELDS = list(EmissionFactor._meta.concrete_fields)
 
 
-RUN_FIELDS = _model_columns(Run)
-EXPERIMENT_FIELDS = _model_columns(Experiment)
-FACTOR_FIELDS = _model_columns(EmissionFactor)
+def _run_answer(run: str) -> str:
+    """The columns :func:`_run_from_row` reads (the run as ``run``, its experiment and its
+    factor) and the joins that give them."""
+    columns = ", ".join(
+        [f'{run}."{f.column}"' for f in RUN_FIELDS]
+        + [f'e."{f.column}"' for f in EXPERIMENT_FIELDS]
+        + [f'f."{f.column}"' for f in FACTOR_FIELDS]
+    )
+    return (
+        f"{columns} FROM {{relation}} {run} "
+        f"JOIN api_experiment e ON e.id = {run}.experiment_id "
+        f"JOIN api_emissionfactor f ON f.id = {run}.factor_id"
+    )
 
 
 def _pg_statement(locate: str) -> str:
@@ -248,9 +237,7 @@ def _pg_statement(locate: str) -> str:
     as_names = ", ".join(f'"{n}"' for n in NAMES)
     select_n = ", ".join(f'n."{n}"' for n in NAMES)
     source = f"(SELECT i.*, {PLACEMENT} FROM ins i CROSS JOIN r)"  # noqa: S608
-    run_cols = ", ".join(f'x."{f.column}"' for f in RUN_FIELDS)
-    exp_cols = ", ".join(f'e."{f.column}"' for f in EXPERIMENT_FIELDS)
-    factor_cols = ", ".join(f'f."{f.column}"' for f in FACTOR_FIELDS)
+    answer = _run_answer("x").format(relation="x")
     return f"""
 WITH r AS (
     SELECT api_run.*, (SELECT g_per_kwh FROM api_emissionfactor WHERE id = api_run.factor_id) AS g
@@ -271,9 +258,7 @@ WITH r AS (
     UNION ALL
     SELECT api_run.* FROM api_run, r WHERE api_run.id = r.id AND NOT EXISTS (SELECT 1 FROM upd)
 )
-SELECT (SELECT COUNT(*) FROM ins), {run_cols}, {exp_cols}, {factor_cols}
-FROM x JOIN api_experiment e ON e.id = x.experiment_id
-JOIN api_emissionfactor f ON f.id = x.factor_id
+SELECT (SELECT COUNT(*) FROM ins), {answer}
 """  # noqa: S608
 
 
@@ -345,12 +330,9 @@ def store(
 
 
 FIND_RUN = (
-    f"SELECT 0, {', '.join(f'r.{chr(34)}{f.column}{chr(34)}' for f in RUN_FIELDS)}, "  # noqa: S608
-    f"{', '.join(f'e.{chr(34)}{f.column}{chr(34)}' for f in EXPERIMENT_FIELDS)}, "
-    f"{', '.join(f'f.{chr(34)}{f.column}{chr(34)}' for f in FACTOR_FIELDS)} "
-    "FROM api_run r JOIN api_experiment e ON e.id = r.experiment_id "
-    "JOIN api_emissionfactor f ON f.id = r.factor_id "
-    "WHERE r.uuid = %(run_uuid)s AND r.project_id = %(project)s"
+    "SELECT 0, "
+    + _run_answer("r").format(relation="api_run")
+    + " WHERE r.uuid = %(run_uuid)s AND r.project_id = %(project)s"
 )
 
 

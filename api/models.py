@@ -595,19 +595,6 @@ def usage_sums() -> dict[str, Sum]:
     return {f: Sum(f) for f in USAGE_FIELDS}
 
 
-# Per-run totals kept current at ingestion (besides measurement_count and first/last times).
-RUN_TOTALS = (
-    "energy_kwh",
-    "cpu_energy_kwh",
-    "gpu_energy_kwh",
-    "ram_energy_kwh",
-    "measured_energy_kwh",
-    "imported_energy_kwh",
-    "emissions_kg",
-    "duration_s",
-    "gpu_hours",
-)
-
 USAGE_FIELDS = (
     "energy_kwh",
     "cpu_energy_kwh",

@@ -28,7 +28,7 @@ from api.models import (
     started_between,
     usage_sums,
 )
-from api.schema import Invalid
+from api.schema import COMPONENTS, Invalid
 
 TRUNC = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek, "month": TruncMonth}
 BUCKETS = tuple(TRUNC)
@@ -231,9 +231,6 @@ def run_totals(runs: RunQuerySet) -> dict[str, Any]:
     return totals
 
 
-COMPONENTS = ("cpu", "gpu", "ram")
-
-
 def run_series(run: Run, max_points: int = 600, since: datetime | None = None) -> dict[str, Any]:
     """Power per component over time, and cumulative energy and emissions, for one run.
 
@@ -352,12 +349,12 @@ def run_methods(run: Run) -> list[dict[str, Any]]:
     )
     found: dict[tuple[str, str], list[float]] = {}
     for row in rows:
-        for comp in ("cpu", "gpu", "ram"):
+        for comp in COMPONENTS:
             acc = found.setdefault((comp, row[f"{comp}_method"]), [0.0, 0])
             acc[0] += float(row[comp] or 0.0)
             acc[1] += int(row["intervals"])
     out: list[dict[str, Any]] = []
-    for comp in ("cpu", "gpu", "ram"):
+    for comp in COMPONENTS:
         mine = sorted(
             ((method, kwh, n) for (c, method), (kwh, n) in found.items() if c == comp),
             key=lambda x: -x[1],

@@ -318,10 +318,7 @@ def decode_batch(body: bytes, now: datetime | None = None) -> list[MeasurementIn
     except (msgspec.ValidationError, msgspec.DecodeError):
         _refuse(body, now)
         raise  # _refuse always raises; this keeps type checkers content
-    if len(batch) > settings.API_MAX_BATCH:
-        raise Invalid(
-            f"a batch holds at most {settings.API_MAX_BATCH} measurements; this one has {len(batch)}"
-        )
+    _check_size(len(batch))
     if b"\\u0000" in body and any("\x00" in m.node for m in batch):
         raise Invalid(NUL_MESSAGE)
     problems: dict[str, Any] = {}
@@ -332,6 +329,13 @@ def decode_batch(body: bytes, now: datetime | None = None) -> list[MeasurementIn
     if problems:
         raise _batch_invalid(problems, len(batch))
     return unique(batch)
+
+
+def _check_size(n: int) -> None:
+    if n > settings.API_MAX_BATCH:
+        raise Invalid(
+            f"a batch holds at most {settings.API_MAX_BATCH} measurements; this one has {n}"
+        )
 
 
 def unique(batch: Iterable[MeasurementIn]) -> list[MeasurementIn]:
@@ -358,21 +362,8 @@ def _refuse(body: bytes, now: datetime) -> None:
     if not isinstance(data, dict) or "measurements" not in data:
         raise Invalid("the body must be an object with a 'measurements' list")
     items = data["measurements"]
-    if not isinstance(items, list):
-        raise Invalid("'measurements' must be a list of measurement objects")
-    if len(items) > settings.API_MAX_BATCH:
-        raise Invalid(
-            f"a batch holds at most {settings.API_MAX_BATCH} measurements; this one has {len(items)}"
-        )
-    problems: dict[str, Any] = {}
-    for index, item in enumerate(items):
-        try:
-            m = measurement(item, now, MeasurementIn)
-        except Invalid as exc:
-            problems[str(index)] = exc.fields or exc.message
-            continue
-        del m
-    raise _batch_invalid(problems, len(items))
+    measurements(items, now)  # raises with every problem of every item
+    raise Invalid("the body does not match the measurement schema")
 
 
 def _not_json(body: bytes, exc: Exception) -> str:
@@ -386,6 +377,26 @@ def _not_json(body: bytes, exc: Exception) -> str:
     except ValueError as why:
         return f"JSON parse error - {why}"
     return f"JSON parse error - {exc}"
+
+
+def measurements(items: Any, now: datetime | None = None) -> list[MeasurementIn]:
+    """A batch given as Python values (a decoded body, seeding, tests), each item checked
+    by :func:`measurement`; raise :class:`Invalid` naming every bad item. The same UUID
+    twice counts once."""
+    if not isinstance(items, list):
+        raise Invalid("'measurements' must be a list of measurement objects")
+    _check_size(len(items))
+    now = now or timezone.now()
+    problems: dict[str, Any] = {}
+    out = []
+    for index, item in enumerate(items):
+        try:
+            out.append(measurement(item, now, MeasurementIn))
+        except Invalid as exc:
+            problems[str(index)] = exc.fields or exc.message
+    if problems:
+        raise _batch_invalid(problems, len(items))
+    return unique(out)
 
 
 def measurement(

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.models import MEASURED_METHODS, USAGE_FIELDS
-from carbon.accounting import emissions_sql
+from api.schema import COMPONENTS
 
 HOUR_KEY = ("project_id", "hour", "zone", "cloud_provider", "cloud_region", "factor_id", "pue")
 # Columns a source relation must offer: the measurement's own, and its run's placement.
@@ -78,14 +78,13 @@ def dialect(vendor: str) -> Dialect:
 
 
 ENERGY = "(m.cpu_energy_kwh + m.gpu_energy_kwh + m.ram_energy_kwh)"
-EMISSIONS = emissions_sql(ENERGY, "m.pue", "{g}")
 
 
 def _by_method(methods: frozenset[str] | set[str]) -> str:
     listed = ", ".join(f"'{x}'" for x in sorted(methods))
     return " + ".join(
         f"CASE WHEN m.{c}_method IN ({listed}) THEN m.{c}_energy_kwh ELSE 0.0 END"
-        for c in ("cpu", "gpu", "ram")
+        for c in COMPONENTS
     )
 
 

@@ -461,3 +461,30 @@ def previous(period: Any) -> Any:
     except ImportError:
         from reports.periods import previous as before  # type: ignore[attr-defined,no-redef]
     return before(period)
+
+
+# Where the bench projects run: a mix of countries, sub-national zones, cloud regions and
+# one project that never says (world average, "location unknown").
+LOCATIONS: list[dict[str, str]] = [
+    {"country": "FRA"},
+    {"country": "DEU"},
+    {"country": "USA", "region": "CA"},
+    {"country": "POL"},
+    {"cloud_provider": "aws", "cloud_region": "us-east-1"},
+    {"cloud_provider": "gcp", "cloud_region": "europe-west1"},
+    {"cloud_provider": "azure", "cloud_region": "westeurope"},
+    {"country": "SWE"},
+    {"country": "IND"},
+    {},
+]
+
+
+def run_placement(place: Any) -> dict[str, Any]:
+    """A ``Run``'s location fields from an ``api.accounting.Placement``."""
+    fields = ("country", "region", "cloud_provider", "cloud_region", "zone", "zone_label")
+    return {
+        **{f: getattr(place, f) for f in fields},
+        "location_known": place.location_known,
+        "pue": place.pue,
+        "factor": place.factor,
+    }

@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import LOCATIONS, run_placement  # noqa: E402
+
 DB_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emissions_hub_bench"
 )
@@ -48,21 +50,6 @@ INTERVALS_PER_RUN = 100  # 1,000,000 measurements
 INTERVAL_S = 60
 SPAN_DAYS = 365
 BUDGET_MS = 300.0
-
-# Where the bench projects run: a mix of countries, sub-national zones, cloud regions and
-# one project that never says (world average, "location unknown").
-LOCATIONS: list[dict[str, str]] = [
-    {"country": "FRA"},
-    {"country": "DEU"},
-    {"country": "USA", "region": "CA"},
-    {"country": "POL"},
-    {"cloud_provider": "aws", "cloud_region": "us-east-1"},
-    {"cloud_provider": "gcp", "cloud_region": "europe-west1"},
-    {"cloud_provider": "azure", "cloud_region": "westeurope"},
-    {"country": "SWE"},
-    {"country": "IND"},
-    {},
-]
 
 
 def ensure_database() -> None:
@@ -145,15 +132,7 @@ def build(rebuild: bool) -> None:
                     hardware={"gpu_model": "NVIDIA A100", "gpu_count": 1},
                     params={"lr": round(0.001 * (1 + g % 97), 4)},
                     metrics={"accuracy": round(0.6 + (g % 35) / 100, 4)},
-                    country=place.country,
-                    region=place.region,
-                    cloud_provider=place.cloud_provider,
-                    cloud_region=place.cloud_region,
-                    zone=place.zone,
-                    zone_label=place.zone_label,
-                    location_known=place.location_known,
-                    pue=place.pue,
-                    factor=place.factor,
+                    **run_placement(place),
                 )
             )
         Run.objects.bulk_create(new_runs, batch_size=2000)

@@ -53,6 +53,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import (
+    LOCATIONS,
     PG_ADMIN_URL,
     ROOT,
     BenchError,
@@ -65,6 +66,7 @@ from common import (
     migrate,
     p,
     page_urls,
+    run_placement,
     say,
     time_get,
     time_report,
@@ -91,19 +93,6 @@ RUN_PAGE_TARGET_MS = 300.0
 REPORT_TARGET_S = 5.0
 RATIO_TARGET = 1.2
 REUSE_DAYS = 3
-
-LOCATIONS: list[dict[str, str]] = [
-    {"country": "FRA"},
-    {"country": "DEU"},
-    {"country": "USA", "region": "CA"},
-    {"country": "POL"},
-    {"cloud_provider": "aws", "cloud_region": "us-east-1"},
-    {"cloud_provider": "gcp", "cloud_region": "europe-west1"},
-    {"cloud_provider": "azure", "cloud_region": "westeurope"},
-    {"country": "SWE"},
-    {"country": "IND"},
-    {},
-]
 
 
 def size_label(n: int) -> str:
@@ -305,15 +294,7 @@ def load(n: int, url: str) -> dict[str, float]:
                     hardware={"gpu_model": "NVIDIA A100", "gpu_count": 1},
                     params={"lr": round(0.001 * (1 + i % 9), 4)},
                     metrics={"accuracy": round(0.6 + (i % 35) / 100, 3)},
-                    country=place.country,
-                    region=place.region,
-                    cloud_provider=place.cloud_provider,
-                    cloud_region=place.cloud_region,
-                    zone=place.zone,
-                    zone_label=place.zone_label,
-                    location_known=place.location_known,
-                    pue=place.pue,
-                    factor=place.factor,
+                    **run_placement(place),
                 )
             )
         Run.objects.bulk_create(runs, batch_size=2000)

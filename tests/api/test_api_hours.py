@@ -19,7 +19,7 @@ from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api import aggregates, ingest
+from api import aggregates, ingest, schema
 from api.models import USAGE_FIELDS, Run, UsageHour
 from tests.api.test_api_series import BASE, PROPERTY, Interval, layouts
 from tests.cast import Cast, api, measurement
@@ -146,7 +146,7 @@ def test_rebuilding_a_project_gives_the_rows_ingestion_wrote(
         items = [iv.item(seq) for seq, iv in enumerate(layout)]
         bounds = sorted({0, len(items), *(min(c, len(items)) for c in cuts)})
         for n, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-            batch = ingest.clean_batch(items[lo:hi])
+            batch = schema.measurements(items[lo:hi])
             ingest.ingest_measurements(runs[n % 2], batch)
         before = rows(cast.project.pk)
         totals_before = list(Run.objects.filter(project=cast.project).order_by("pk").values())

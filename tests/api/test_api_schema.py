@@ -131,3 +131,9 @@ def test_native_clients_cannot_send_a_foreign_tools_own_figure() -> None:
     )
     (m,) = schema.decode_batch(body, now=datetime(2026, 2, 1, tzinfo=UTC))
     assert not hasattr(m, "client_emissions_kg")
+
+
+def test_the_schemas_methods_are_the_models() -> None:
+    from api.models import METHOD_CHOICES
+
+    assert {code for code, _ in METHOD_CHOICES} == schema.METHODS

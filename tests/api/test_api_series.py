@@ -20,7 +20,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api import ingest, queries
+from api import ingest, queries, schema
 from api.models import Project, Run, UsageHour
 from dashboards import charts
 from tests.cast import Cast, api, measurement
@@ -101,7 +101,7 @@ def post_layout(client: Client | None, cast: Cast, layout: list[Interval], cut: 
     if client is None:
         run, _ = ingest.get_or_create_run(cast.project, {"run_key": key})
         for batch in batches:
-            ingest.ingest_measurements(run, ingest.clean_batch(batch))
+            ingest.ingest_measurements(run, schema.measurements(batch))
         return Run.objects.get(pk=run.pk)
     created = api(client, "post", "/api/v1/runs", cast.ingest_key, {"run_key": key})
     assert created.status_code == 201, created.content

@@ -20,7 +20,7 @@ from django.db.models import Count, Sum
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from api import aggregates, ingest
+from api import aggregates, ingest, schema
 from api.models import Measurement, Run, UsageHour
 from tests.cast import Cast, api, measurement
 
@@ -214,11 +214,11 @@ def test_run_total_updates_are_heap_only(cast: Cast, client: Client) -> None:
     updated in place (HOT): each post, its own transaction, rewrites no index entry."""
     run_id = new_run(client, cast)
     run = Run.objects.get(uuid=run_id)
-    ingest.ingest_measurements(run, ingest.clean_batch([measurement(start=BASE)]))
+    ingest.ingest_measurements(run, schema.measurements([measurement(start=BASE)]))
     before = run_table_updates()
     for i in range(1, 21):
         batch = [measurement(start=BASE + timedelta(seconds=30 * i))]
-        ingest.ingest_measurements(run, ingest.clean_batch(batch))
+        ingest.ingest_measurements(run, schema.measurements(batch))
     after = run_table_updates()
     updates, hot = after[0] - before[0], after[1] - before[1]
     assert updates >= 20

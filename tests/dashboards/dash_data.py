@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api import ingest
+from api import ingest, schema
 from api.models import Project, Run
 from tests.cast import measurement
 
@@ -34,7 +34,7 @@ def make_run(
         for rank in range(ranks)
         for i in range(intervals)
     ]
-    ingest.ingest_measurements(run, ingest.clean_batch(items))
+    ingest.ingest_measurements(run, schema.measurements(items))
     if status:
         run.finish(status, metrics, None)
     run.refresh_from_db()

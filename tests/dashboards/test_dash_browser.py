@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from api import ingest
+from api import ingest, schema
 from api.models import ApiKey, Run
 from tests.cast import Cast, make_cast, measurement
 from tests.dashboards.dash_data import make_run
@@ -415,7 +415,7 @@ def test_the_power_drawn_on_a_run_page_adds_up_to_the_energy_it_shows(
         for rank in range(2)
         for i in range(24)
     ]
-    ingest.ingest_measurements(run, ingest.clean_batch(items))
+    ingest.ingest_measurements(run, schema.measurements(items))
     run.finish("finished", None, None)
     run.refresh_from_db()
     assert run.energy_kwh == pytest.approx(13.2)  # 2 x (6 kWh GPU + 0.6 kWh CPU)

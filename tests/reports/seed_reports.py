@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api import ingest
+from api import ingest, schema
 from api.models import Project, Run, RunStatus
 from tests.cast import Cast, measurement
 
@@ -63,7 +63,7 @@ def add_run(
         for h in range(hours)
     ]
     for i in range(0, len(items), 500):
-        ingest.ingest_measurements(r, ingest.clean_batch(items[i : i + 500]))
+        ingest.ingest_measurements(r, schema.measurements(items[i : i + 500]))
     r.refresh_from_db()
     return r
 
