@@ -187,13 +187,6 @@ def _source_pue(run: Run, pue: float | None) -> SourcePue:
     return codecarbon_pue(1.0, version, PUE_NOT_SENT)
 
 
-def _it_energy(source: SourcePue, energy: float) -> Any:
-    try:
-        return source.it_energy(energy)
-    except OverflowError:  # an integer with hundreds of digits: refused as it is
-        return energy
-
-
 def _remember_pue(run: Run, source: SourcePue) -> None:
     """Record on the run a PUE an interval sent, when it is not the one recorded."""
     params = dict(run.params) if isinstance(run.params, dict) else {}
@@ -362,7 +355,7 @@ class CodeCarbonEmissionsView(CodeCarbonView):
             energy = getattr(e, f"{comp}_energy")
             if energy is not None:
                 # Checked (and refused with its field) as the measurement's energy.
-                item[f"{comp}_energy_kwh"] = _it_energy(source, energy)
+                item[f"{comp}_energy_kwh"] = source.it_energy(energy)
                 if energy > 0:
                     item[f"{comp}_method"] = "imported"
         item["gpu_count"] = max(gpu_count, 1) if "gpu_method" in item else 0
