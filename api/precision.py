@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.encoders import JSONEncoder
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,12 @@ def rounded(value: float, unit: Unit | str) -> float:
     return 0.0 if result == 0 else result  # no "-0.0"
 
 
+class Rounded(list):  # type: ignore[type-arg]
+    """A list whose quantities its builder has already rounded with :func:`rounded`
+    (``api.queries.usage_series(..., rounded=True)``): :func:`precise` returns it as it is,
+    so a long series is rounded once, as it is built, instead of walked a second time."""
+
+
 def precise(data: Any, key: str = "") -> Any:
     """A copy of an answer with every float rounded to the precision of its key's unit.
 
@@ -138,13 +146,27 @@ def precise(data: Any, key: str = "") -> Any:
         return rounded(data, unit) if unit is not None else data
     if isinstance(data, dict):
         return {k: (v if str(k) in AS_SENT else precise(v, str(k))) for k, v in data.items()}
+    if isinstance(data, Rounded):
+        return data
     if isinstance(data, list | tuple):
         return [precise(v, key) for v in data]
     return data
 
 
+def _fallback(obj: Any) -> Any:
+    """What DRF's encoder makes of the types msgspec does not know (lazy text, sets,
+    querysets, timedeltas ...); datetimes, dates, UUIDs and decimals msgspec writes as DRF
+    does (ISO 8601 with ``Z`` for UTC; decimals as numbers)."""
+    return JSONEncoder().default(obj)
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_fallback, decimal_format="number")
+
+
 class QuantityJSONRenderer(JSONRenderer):
-    """DRF's JSON renderer, with every quantity rounded by :func:`precise` first."""
+    """DRF's JSON renderer, with every quantity rounded by :func:`precise` first, and the
+    JSON written by msgspec (the same text as DRF's compact UTF-8 JSON, several times
+    faster on a long series; ``; indent=N`` in the Accept header still pretty-prints)."""
 
     def render(
         self,
@@ -152,4 +174,13 @@ class QuantityJSONRenderer(JSONRenderer):
         accepted_media_type: str | None = None,
         renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
-        return super().render(precise(data), accepted_media_type, renderer_context)
+        if data is None:
+            return b""
+        # As DRF: U+2028 and U+2029 escaped, so the JSON is also valid JavaScript.
+        body = (
+            _ENCODER.encode(precise(data))
+            .replace(b"\xe2\x80\xa8", b"\\u2028")
+            .replace(b"\xe2\x80\xa9", b"\\u2029")
+        )
+        indent = self.get_indent(accepted_media_type or "", renderer_context or {})
+        return msgspec.json.format(body, indent=indent) if indent else body

@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
-from api import sums
+from api import precision, sums
 from api.models import (
     USAGE_FIELDS,
     Experiment,
@@ -162,6 +162,7 @@ def usage_series(
     end: datetime | None,
     bucket: str = "day",
     by: str | None = None,
+    rounded: bool = False,
 ) -> list[dict[str, Any]]:
     """Time series of energy and emissions per bucket (hour, day, week, month), optionally
     split by a dimension such as ``"project__name"`` or ``"zone"``.
@@ -174,6 +175,11 @@ def usage_series(
     UsageHour rows of ``[start, end)`` cover: a bucket cut by the period is shorter), and
     ``power_w``, the average IT power over it, so that the sum of ``power_w`` x
     ``bucket_s`` is the energy. Buckets are UTC.
+
+    With ``rounded``, every quantity is rounded to the API's precision as the point is
+    built (``power_w`` from the unrounded energy) and the list is an
+    ``api.precision.Rounded``, which the API's renderer does not walk again: a day series
+    over years holds tens of thousands of values.
     """
     if bucket not in BUCKETS:
         raise Invalid(f"unknown bucket {bucket!r}", {"bucket": f"is not one of {BUCKETS}"})
@@ -197,26 +203,34 @@ def usage_series(
         .values(*dims)
         .annotate(**{f: Sum(f) for f in SERIES_FIELDS})
         .order_by()
+        .values_list(*dims, *SERIES_FIELDS)
     )
+    kinds = [int if f.endswith("_count") else float for f in SERIES_FIELDS]
     found: dict[tuple[Any, ...], dict[str, Any]] = {}
+    energy: dict[tuple[Any, ...], float] = {}
     groups: set[Any] = set()
-    for row in rows:
-        group = row[by] if by else None
+    for t, *row in rows:
+        group = row.pop(0) if by else None
         groups.add(group)
-        found[(row["t"], group)] = _clean({f: row[f] for f in SERIES_FIELDS})
+        sums = {f: kind(v or 0) for f, kind, v in zip(SERIES_FIELDS, kinds, row, strict=True)}
+        energy[t, group] = sums["energy_kwh"]
+        found[t, group] = precision.precise(sums) if rounded else sums
     if by is None:
         groups = {None}
     zero = _clean(dict.fromkeys(SERIES_FIELDS))
-    out = []
+
+    def fix(value: float, key: str) -> float:
+        return precision.precise(value, key) if rounded else value
+
+    ordered = sorted(groups, key=lambda g: (g is None, str(g)))
+    out: list[dict[str, Any]] = precision.Rounded() if rounded else []
     for t, seconds in buckets:
-        for group in sorted(groups, key=lambda g: (g is None, str(g))):
-            sums = found.get((t, group), zero)
-            item: dict[str, Any] = {
-                "t": t,
-                **sums,
-                "bucket_s": seconds,
-                "power_w": sums["energy_kwh"] * KWH_TO_J / seconds,
-            }
+        bucket_s = fix(seconds, "bucket_s")
+        for group in ordered:
+            busy = found.get((t, group))
+            item: dict[str, Any] = {"t": t, **(busy or zero), "bucket_s": bucket_s}
+            # The power from the unrounded energy; a bucket where nothing ran draws none.
+            item["power_w"] = fix(energy[t, group] * KWH_TO_J / seconds, "power_w") if busy else 0.0
             if by:
                 item[by] = group
             out.append(item)
