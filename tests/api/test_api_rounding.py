@@ -255,3 +255,48 @@ def test_the_precision_table_in_the_docs_is_the_one_applied() -> None:
     doc = (ROOT / "docs" / "api.md").read_text()
     table = dict(re.findall(r"^\| ([^|]+?) \| (\d) \|", doc, flags=re.MULTILINE))
     assert table == {u.symbol: str(u.decimals) for u in UNITS.values()}
+
+
+def test_the_renderer_writes_the_json_drf_would() -> None:
+    """msgspec writes the answers; the text must be what DRF's own JSONRenderer writes."""
+    import uuid
+
+    from django.utils.translation import gettext_lazy
+    from rest_framework.renderers import JSONRenderer
+
+    answer = {
+        "t": START,
+        "day": START.date(),
+        "naive": datetime(2026, 1, 2, 3, 4, 5),
+        "offset": START.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Paris")),
+        "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "price": Decimal("1.25"),
+        "label": gettext_lazy("Energy"),
+        "text": 'ünïcödé \u2028 line \u2029 para "quoted" </script>',
+        "nested": [{"energy_kwh": 0.1, "n": 3, "ok": True, "none": None}],
+        "by_status": {"running": 2},
+    }
+    ours = QuantityJSONRenderer().render(answer)
+    drf = JSONRenderer().render(precise(answer))
+    assert ours == drf
+    assert json.loads(ours) == json.loads(drf)
+    pretty = QuantityJSONRenderer().render(answer, "application/json; indent=2")
+    assert json.loads(pretty) == json.loads(drf) and b"\n  " in pretty
+
+
+def test_a_rounded_series_is_the_series_rounded(cast: Cast, client: Client) -> None:
+    """The API's series are rounded as they are built (``rounded=True``); that must be
+    exactly what rounding the unrounded series would give, and the renderer leaves it."""
+    from api import queries
+    from api.models import Project
+    from api.precision import Rounded
+
+    noisy_run(client, cast)
+    projects = Project.objects.filter(pk=cast.project.pk)
+    for bucket in ("hour", "day"):
+        raw = queries.usage_series(projects, None, None, bucket, by="zone")
+        done = queries.usage_series(projects, None, None, bucket, by="zone", rounded=True)
+        assert isinstance(done, Rounded) and not isinstance(raw, Rounded)
+        assert done == precise(raw)
+        assert raw != done  # the raw series holds the noise that rounding removes
+        assert precise(done) is done
