@@ -157,6 +157,8 @@ def _fallback(obj: Any) -> Any:
     """What DRF's encoder makes of the types msgspec does not know (lazy text, sets,
     querysets, timedeltas ...); datetimes, dates, UUIDs and decimals msgspec writes as DRF
     does (ISO 8601 with ``Z`` for UTC; decimals as numbers)."""
+    if isinstance(obj, str):  # str subclasses: DRF's ErrorDetail, SafeString
+        return str(obj)
     return JSONEncoder().default(obj)
 
 

@@ -262,6 +262,7 @@ def test_the_renderer_writes_the_json_drf_would() -> None:
     import uuid
 
     from django.utils.translation import gettext_lazy
+    from rest_framework.exceptions import ErrorDetail
     from rest_framework.renderers import JSONRenderer
 
     answer = {
@@ -272,6 +273,8 @@ def test_the_renderer_writes_the_json_drf_would() -> None:
         "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
         "price": Decimal("1.25"),
         "label": gettext_lazy("Energy"),
+        "error": ErrorDetail("is required", code="required"),
+        ErrorDetail("key"): [ErrorDetail("a str subclass as a key")],
         "text": 'ünïcödé \u2028 line \u2029 para "quoted" </script>',
         "nested": [{"energy_kwh": 0.1, "n": 3, "ok": True, "none": None}],
         "by_status": {"running": 2},
