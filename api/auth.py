@@ -7,6 +7,9 @@ organisations through ``Organisation.objects.for_user`` / ``Project.objects.for_
 the ingest-scope check and a user's role in an organisation. Looking one object up among
 the visible ones by its public id is :func:`api.access.get_or_404`.
 
+Keys travel in headers only: a key-looking query parameter on an API path is refused with
+a 400 (:class:`KeyInUrlMiddleware`), because a URL lands in access logs.
+
 Looked-up keys are cached in process (see :class:`KeyCache`): a revoked key is refused by
 every web process within ``API_KEY_CACHE_S`` seconds, and at once by the process that
 revoked it.
@@ -27,12 +30,14 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from api.models import ApiKey, ApiKeyScope, Membership, Organisation, Project, Role
+from api.models import KEY_PREFIX, ApiKey, ApiKeyScope, Membership, Organisation, Project, Role
+from emissions_hub.middleware import is_api_path
 
 # last_used is written at most this often per key, to keep hot ingestion cheap.
 LAST_USED_RESOLUTION_S = 60
@@ -80,6 +85,46 @@ class ApiKeyAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 (not 403) when credentials are missing.
         return 'Bearer realm="api"'
+
+
+# --- never in a URL -------------------------------------------------------------------
+
+# Query parameters under which clients (or people) commonly put a key.
+KEY_PARAMETERS = frozenset(
+    {"api_key", "apikey", "api-key", "key", "token", "access_token", "x-api-token", "auth"}
+)
+KEY_IN_URL_MESSAGE = (
+    "API keys are not accepted in the URL (query parameter {name!r}): send the key in the "
+    "Authorization (Bearer) or x-api-token header; a key in a URL lands in access logs. "
+    "If that was a real key, revoke it and use a new one."
+)
+
+
+def key_parameter(query: Any) -> str | None:
+    """The name of the first query parameter that carries, or looks meant to carry, a key."""
+    prefixes = tuple(KEY_PREFIX.values())
+    for name, values in query.lists():
+        if name.lower() in KEY_PARAMETERS or any(v.strip().startswith(prefixes) for v in values):
+            return str(name)
+    return None
+
+
+class KeyInUrlMiddleware:
+    """Answer 400 to an API request with a key-looking query parameter, before anything
+    else reads it (the key is never looked up)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_path(request.path) and request.GET:
+            name = key_parameter(request.GET)
+            if name is not None:
+                return JsonResponse(
+                    {"error": "invalid", "message": KEY_IN_URL_MESSAGE.format(name=name)},
+                    status=400,
+                )
+        return self.get_response(request)
 
 
 # --- the key cache -------------------------------------------------------------------------

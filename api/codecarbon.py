@@ -37,7 +37,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import ingest, schema
+from api import ingest, openapi, schema
 from api.access import get_or_404, public_id
 from api.auth import ApiKeyAuthentication, KeyPrincipal, authenticate_key, require_ingest_key
 from api.importers.common import (
@@ -47,6 +47,7 @@ from api.importers.common import (
     usable_location,
 )
 from api.models import ApiKey, Experiment, Organisation, Project, Run, RunSource
+from api.parsers import StrictJSONParser
 from api.precision import QuantityJSONRenderer
 
 # CodeCarbon's built-in experiment id, used when a team configures none.
@@ -87,6 +88,8 @@ class CodeCarbonView(APIView):
     authentication_classes = [CodeCarbonTokenAuthentication, ApiKeyAuthentication]
     # Quantities in answers are rounded like the rest of the API (api.precision).
     renderer_classes = [QuantityJSONRenderer]
+    # CodeCarbon sends JSON; a form or a text body is refused (see _body).
+    parser_classes = [StrictJSONParser]
 
     def permission_denied(
         self, request: Request, message: str | None = None, code: str | None = None
@@ -142,9 +145,14 @@ def _same(value: str, obj: Organisation | Project) -> bool:
 
 
 def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise schema.Invalid("The body must be a JSON object.")
-    return dict(request.data)
+    """The JSON object a CodeCarbon call sends; no body, a form or a text is a 400."""
+    try:
+        data = request.data
+    except exceptions.UnsupportedMediaType:
+        data = None
+    if request.stream is None or not isinstance(data, dict):
+        raise schema.Invalid("The body must be a JSON object (Content-Type: application/json).")
+    return dict(data)
 
 
 def _experiment_for(project: Project, experiment_id: Any) -> Experiment:
@@ -204,22 +212,24 @@ def _remember_pue(run: Run, source: SourcePue) -> None:
 class CodeCarbonRunsView(CodeCarbonView):
     @extend_schema(
         summary="CodeCarbon: create a run (answers 201 and its id)",
-        request=dict,
-        responses={201: dict},
+        request={"application/json": openapi.CODECARBON_RUN_BODY},
+        responses={201: openapi.CodeCarbonRunCreated},
     )
     def post(self, request: Request) -> Response:
         key = self.key(request)
         project = key.project
         body = _body(request)
-        experiment = _experiment_for(project, body.get("experiment_id"))
-        # The numbers kept are checked against the declared schema (api.schema.CodeCarbonRun).
+        # The fields kept are checked against the declared schema (api.schema.CodeCarbonRun).
         sent = {k: v for k, v in body.items() if not (k == "timestamp" and not v)}
         checked, _ = schema.decode_object(sent, schema.CodeCarbonRun, "invalid run")
         started = schema.as_utc(checked.timestamp) if checked.timestamp else None
+        if started is not None and (problem := schema.time_problem(started)):
+            raise schema.Invalid("invalid run", {"timestamp": problem})
+        experiment = _experiment_for(project, checked.experiment_id)
         hardware: dict[str, Any] = {}
         for name in ("cpu_model", "gpu_model"):
-            if body.get(name):
-                hardware[name] = str(body[name])[:200]
+            if getattr(checked, name):
+                hardware[name] = getattr(checked, name)[:200]
         for name in ("cpu_count", "gpu_count"):
             value = getattr(checked, name)
             if value is not None:
@@ -228,16 +238,16 @@ class CodeCarbonRunsView(CodeCarbonView):
             hardware["ram_gb"] = checked.ram_total_size
         pue = checked.pue
         software = {
-            k: str(body[k])[:500]
+            k: getattr(checked, k)[:500]
             for k in ("os", "python_version", "codecarbon_version", "tracking_mode")
-            if body.get(k)
+            if getattr(checked, k)
         }
         params: dict[str, Any] = {
-            "codecarbon_experiment_id": str(body.get("experiment_id") or DEFAULT_EXPERIMENT_ID)
+            "codecarbon_experiment_id": checked.experiment_id or DEFAULT_EXPERIMENT_ID
         }
         for k in ("longitude", "latitude"):
-            if isinstance(body.get(k), int | float):
-                params[k] = body[k]
+            if getattr(checked, k) is not None:
+                params[k] = getattr(checked, k)
         if pue is not None:
             params["codecarbon_pue"] = pue
         source = codecarbon_pue(
@@ -250,8 +260,8 @@ class CodeCarbonRunsView(CodeCarbonView):
         # country: use them when the hub knows them, else the experiment's or project's
         # location decides (api.ingest.placement_for).
         where = usable_location(
-            cloud_provider=str(body.get("provider") or "")[:20],
-            cloud_region=str(body.get("region") or "")[:40],
+            cloud_provider=(checked.provider or "")[:20],
+            cloud_region=(checked.region or "")[:40],
         )
         if where.note:
             params["location_note"] = where.note
@@ -307,7 +317,7 @@ class CodeCarbonEmissionsView(CodeCarbonView):
     @extend_schema(
         summary="CodeCarbon: one interval of a run (idempotent)",
         request={"application/json": schema.EMISSION_SCHEMA},
-        responses={201: dict},
+        responses={201: openapi.CodeCarbonEmissionStored, **openapi.errors(404)},
     )
     def post(self, request: Request) -> Response:
         key = self.key(request)
@@ -372,6 +382,9 @@ class CodeCarbonEmissionsView(CodeCarbonView):
 
 
 class CodeCarbonAuthCheckView(CodeCarbonView):
+    @extend_schema(
+        summary="CodeCarbon CLI: the key's project", responses=openapi.CodeCarbonAuthCheck
+    )
     def get(self, request: Request) -> Response:
         key = self.key(request)
         return Response(
@@ -380,10 +393,20 @@ class CodeCarbonAuthCheckView(CodeCarbonView):
 
 
 class CodeCarbonOrganizationsView(CodeCarbonView):
+    @extend_schema(
+        summary="CodeCarbon CLI: the key's organisation",
+        operation_id="codecarbon_organizations_list",
+        responses=openapi.CodeCarbonOrganization(many=True),
+    )
     def get(self, request: Request) -> Response:
         key = self.key(request)
         return Response([codecarbon_organization(key.project.organisation)])
 
+    @extend_schema(
+        summary="CodeCarbon CLI: 'create' the key's own organisation (any other is refused)",
+        request=dict,
+        responses={201: openapi.CodeCarbonOrganization},
+    )
     def post(self, request: Request) -> Response:
         key = self.key(request)
         org = key.project.organisation
@@ -396,6 +419,10 @@ class CodeCarbonOrganizationsView(CodeCarbonView):
 
 
 class CodeCarbonOrganizationDetailView(CodeCarbonView):
+    @extend_schema(
+        summary="CodeCarbon CLI: the key's organisation by id",
+        responses=openapi.CodeCarbonOrganization,
+    )
     def get(self, request: Request, org_id: str) -> Response:
         org = self.key(request).project.organisation
         if not _same(org_id, org):
@@ -404,6 +431,10 @@ class CodeCarbonOrganizationDetailView(CodeCarbonView):
 
 
 class CodeCarbonOrganizationProjectsView(CodeCarbonView):
+    @extend_schema(
+        summary="CodeCarbon CLI: the key's project in its organisation",
+        responses=openapi.CodeCarbonProject(many=True),
+    )
     def get(self, request: Request, org_id: str) -> Response:
         project = self.key(request).project
         if not _same(org_id, project.organisation):
@@ -412,6 +443,11 @@ class CodeCarbonOrganizationProjectsView(CodeCarbonView):
 
 
 class CodeCarbonProjectsView(CodeCarbonView):
+    @extend_schema(
+        summary="CodeCarbon CLI: 'create' the key's own project (any other is refused)",
+        request=dict,
+        responses={201: openapi.CodeCarbonProject},
+    )
     def post(self, request: Request) -> Response:
         project = self.key(request).project
         if _body(request).get("name") == project.name:
@@ -424,6 +460,9 @@ class CodeCarbonProjectsView(CodeCarbonView):
 
 
 class CodeCarbonProjectDetailView(CodeCarbonView):
+    @extend_schema(
+        summary="CodeCarbon CLI: the key's project by id", responses=openapi.CodeCarbonProject
+    )
     def get(self, request: Request, project_id: str) -> Response:
         project = self.key(request).project
         if not _same(project_id, project):
@@ -432,6 +471,10 @@ class CodeCarbonProjectDetailView(CodeCarbonView):
 
 
 class CodeCarbonProjectExperimentsView(CodeCarbonView):
+    @extend_schema(
+        summary="CodeCarbon CLI: the experiments of the key's project",
+        responses=openapi.CodeCarbonExperiment(many=True),
+    )
     def get(self, request: Request, project_id: str) -> Response:
         project = self.key(request).project
         if not _same(project_id, project):
@@ -441,6 +484,11 @@ class CodeCarbonProjectExperimentsView(CodeCarbonView):
 
 
 class CodeCarbonProjectTokensView(CodeCarbonView):
+    @extend_schema(
+        summary="CodeCarbon CLI: create an API key (always refused: keys are made in the hub)",
+        request=dict,
+        responses=openapi.errors(403),
+    )
     def post(self, request: Request, project_id: str) -> Response:
         project = self.key(request).project
         raise exceptions.PermissionDenied(
@@ -451,27 +499,31 @@ class CodeCarbonProjectTokensView(CodeCarbonView):
 
 class CodeCarbonExperimentsView(CodeCarbonView):
     @extend_schema(
-        summary="CodeCarbon CLI: create an experiment (answers 201 and its id)", request=dict
+        summary="CodeCarbon CLI: create an experiment (answers 201 and its id)",
+        request={"application/json": openapi.CODECARBON_EXPERIMENT_BODY},
+        responses={201: openapi.CodeCarbonExperiment},
     )
     def post(self, request: Request) -> Response:
         project = self.key(request).project
-        body = _body(request)
-        if body.get("project_id") and not _same(str(body["project_id"]), project):
+        body, _ = schema.decode_object(
+            _body(request), schema.CodeCarbonExperiment, "invalid experiment"
+        )
+        if body.project_id and not _same(body.project_id, project):
             raise exceptions.PermissionDenied(
-                f"project_id {body['project_id']} is not this key's project '{project.name}' (id {project.uuid})."
+                f"project_id {body.project_id} is not this key's project '{project.name}' (id {project.uuid})."
             )
-        name = str(body.get("name") or "").strip()[:200]
+        name = body.name.strip()[:200]
         if not name:
             raise schema.Invalid("name is required", {"name": "is required"})
-        on_cloud = bool(body.get("on_cloud"))
+        on_cloud = bool(body.on_cloud)
         where = usable_location(
-            country=str(body.get("country_iso_code") or "")[:3],
-            region=str(body.get("region") or "")[:20],
-            cloud_provider=str(body.get("cloud_provider") or "")[:20] if on_cloud else "",
-            cloud_region=str(body.get("cloud_region") or "")[:40] if on_cloud else "",
+            country=(body.country_iso_code or "")[:3],
+            region=(body.region or "")[:20],
+            cloud_provider=(body.cloud_provider or "")[:20] if on_cloud else "",
+            cloud_region=(body.cloud_region or "")[:40] if on_cloud else "",
         )
         exp = ingest.resolve_experiment(project, name)
-        exp.description = exp.description or str(body.get("description") or "")[:2000]
+        exp.description = exp.description or (body.description or "")[:2000]
         # The experiment's location is what runs posted to it are placed by, because the
         # CodeCarbon client never sends a country itself.
         # Only what the body says replaces a location already set (e.g. by an admin).
@@ -490,6 +542,10 @@ class CodeCarbonExperimentsView(CodeCarbonView):
 
 
 class CodeCarbonExperimentDetailView(CodeCarbonView):
+    @extend_schema(
+        summary="CodeCarbon CLI: one experiment of the key's project",
+        responses=openapi.CodeCarbonExperiment,
+    )
     def get(self, request: Request, experiment_id: str) -> Response:
         project = self.key(request).project
         exp = get_or_404(

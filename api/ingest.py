@@ -36,7 +36,7 @@ from api.models import (
     Run,
     RunSource,
 )
-from api.schema import Invalid, MeasurementIn
+from api.schema import Invalid, MeasurementIn, unique
 from carbon.accounting import emissions_kg, emissions_sql
 
 # --- runs -------------------------------------------------------------------------------
@@ -295,11 +295,16 @@ def store(
     project has no such run); return the counts and the run with its new totals.
 
     Everything happens in one statement (PostgreSQL) or one transaction (SQLite): a failure
-    stores nothing, and two posts of the same batch at the same moment count it once.
+    stores nothing, and two posts of the same batch at the same moment count it once. A uuid
+    repeated within the batch is stored once and its repeats counted as duplicates, so
+    accepted + duplicates is always the size of the batch.
     """
+    sent = len(batch)
+    batch = unique(batch)
     partitions.ensure_partitions(m.start for m in batch)
     if connection.vendor != "postgresql":
-        return _store_sqlite(batch, run=run, project=project, run_uuid=run_uuid)
+        done = _store_sqlite(batch, run=run, project=project, run_uuid=run_uuid)
+        return None if done is None else (IngestResult(done[0], sent - done[0]), done[1])
     params: dict[str, Any] = dict(zip(NAMES, _columns(batch), strict=True))
     if run is not None:
         sql, params["run"] = PG_BY_ID, run.pk
@@ -326,7 +331,7 @@ def store(
     # The project in hand, never a lazy fetch of it.
     known = project or (run._state.fields_cache.get("project") if run is not None else None)
     stored = _run_from_row(row, known)
-    return IngestResult(accepted, len(batch) - accepted), stored
+    return IngestResult(accepted, sent - accepted), stored
 
 
 FIND_RUN = (
@@ -381,7 +386,8 @@ def _store_sqlite(
     run: Run | None,
     project: Project | None,
     run_uuid: uuidlib.UUID | None,
-) -> tuple[IngestResult, Run] | None:
+) -> tuple[int, Run] | None:
+    """Store a batch on SQLite; return how many rows were new and the run."""
     ops = connection.ops
     with transaction.atomic():
         qs = Run.objects.select_for_update().select_related("factor", "experiment", "project")
@@ -431,4 +437,4 @@ def _store_sqlite(
     )
     if project is not None and fresh.project_id == project.pk:
         fresh.project = project
-    return IngestResult(len(ids), len(batch) - len(ids)), fresh
+    return len(ids), fresh

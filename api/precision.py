@@ -131,25 +131,32 @@ class Rounded(list):  # type: ignore[type-arg]
     so a long series is rounded once, as it is built, instead of walked a second time."""
 
 
-def precise(data: Any, key: str = "") -> Any:
+# The hub's own answers nest a few levels; deeper than this is what a client stored (a run's
+# hardware as it was sent), returned as stored rather than walked.
+MAX_WALK_DEPTH = 32
+
+
+def precise(data: Any, key: str = "", depth: int = 0) -> Any:
     """A copy of an answer with every float rounded to the precision of its key's unit.
 
     Dicts and lists are walked; a float in a list takes the unit of the list's key.
-    Integers, strings, times and the client's own values (:data:`AS_SENT`) are left alone.
-    A float whose key names no unit is left alone too; the tests walk every answer to
-    make sure there is none.
+    Integers, strings, times and the client's own values (:data:`AS_SENT`) are left alone,
+    as is anything nested deeper than :data:`MAX_WALK_DEPTH`. A float whose key names no
+    unit is left alone too; the tests walk every answer to make sure there is none.
     """
     if isinstance(data, bool):
         return data
     if isinstance(data, float):
         unit = unit_of(key)
         return rounded(data, unit) if unit is not None else data
-    if isinstance(data, dict):
-        return {k: (v if str(k) in AS_SENT else precise(v, str(k))) for k, v in data.items()}
-    if isinstance(data, Rounded):
+    if depth > MAX_WALK_DEPTH or isinstance(data, Rounded):
         return data
+    if isinstance(data, dict):
+        return {
+            k: (v if str(k) in AS_SENT else precise(v, str(k), depth + 1)) for k, v in data.items()
+        }
     if isinstance(data, list | tuple):
-        return [precise(v, key) for v in data]
+        return [precise(v, key, depth + 1) for v in data]
     return data
 
 

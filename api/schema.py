@@ -18,10 +18,12 @@ written beside them.
 from __future__ import annotations
 
 import json
+import sys
 import uuid as uuidlib
+from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import msgspec
 from django.conf import settings
@@ -34,8 +36,17 @@ COMPONENTS = ("cpu", "gpu", "ram")
 MAX_INTERVAL_KWH = 100.0
 MAX_POWER_W = 100_000.0
 MAX_UTILISATION_PCT = 100_000.0
+# One interval sent by a live client (the native API, CodeCarbon's /emissions) lasts at most
+# a day: clients send every few seconds or minutes, and each hour an interval spans is a row
+# of the hourly aggregates. A row of another tool's file may cover a whole run, up to a year.
+MAX_INTERVAL_S = 86400.0
 MAX_DURATION_S = 366 * 86400.0
+# Every timestamp the hub accepts, on every path, lies from EARLIEST to API_MAX_FUTURE_S
+# after the hub's clock (:func:`time_problem`).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# The largest number a JSON value (params, metrics, hardware) may hold: the largest float,
+# which every reader of the stored JSON can handle (:func:`number_problem`).
+LARGEST = sys.float_info.max
 
 # How each component's energy was obtained (the choices of ``api.models.METHOD_CHOICES``).
 Method = Literal["rapl", "nvml_energy", "nvml_power", "tdp_model", "constant", "imported", "none"]
@@ -62,6 +73,9 @@ class Invalid(ValueError):
 class MeasurementIn(msgspec.Struct, kw_only=True):
     """One interval of one process (rank) on one node, as clients send it."""
 
+    # The longest interval end - start may span (``duration_s`` has the same bound).
+    max_span_s: ClassVar[float] = MAX_INTERVAL_S
+
     uuid: Annotated[
         uuidlib.UUID,
         Meta(
@@ -71,7 +85,7 @@ class MeasurementIn(msgspec.Struct, kw_only=True):
     ]
     start: datetime
     end: datetime
-    duration_s: Annotated[float, Meta(ge=0.0, le=MAX_DURATION_S)] | None = None
+    duration_s: Annotated[float, Meta(ge=0.0, le=MAX_INTERVAL_S)] | None = None
     seq: Annotated[int, Meta(ge=0, le=2**62)] = 0
     node: Annotated[str, Meta(max_length=200)] = ""
     rank: Annotated[int, Meta(ge=0, le=1_000_000)] = 0
@@ -99,6 +113,9 @@ class ForeignMeasurement(MeasurementIn, kw_only=True):
     """A measurement from another tool, with what that tool computed itself (kept beside the
     hub's figure, never used for it). Not accepted from native clients."""
 
+    max_span_s: ClassVar[float] = MAX_DURATION_S
+
+    duration_s: Annotated[float, Meta(ge=0.0, le=MAX_DURATION_S)] | None = None
     client_intensity_g_per_kwh: float | None = None
     client_emissions_kg: float | None = None
 
@@ -124,7 +141,7 @@ class CodeCarbonEmission(msgspec.Struct, kw_only=True):
     ]
     timestamp: datetime
     duration: Annotated[
-        float, Meta(ge=0.0, le=MAX_DURATION_S, extra={"missing": "is required, in seconds"})
+        float, Meta(ge=0.0, le=MAX_INTERVAL_S, extra={"missing": "is required, in seconds"})
     ]
     emissions_sum: Kg | None = None
     emissions_rate: Kg | None = None
@@ -152,10 +169,21 @@ def _fields(kind: type[msgspec.Struct]) -> dict[str, Any]:
 
 
 class CodeCarbonRun(msgspec.Struct, kw_only=True):
-    """The numbers of CodeCarbon's ``POST /runs`` body that the hub keeps, with their
-    bounds (its texts are kept as sent, cut to their columns, by ``api.codecarbon``)."""
+    """The fields of CodeCarbon's ``POST /runs`` body that the hub keeps, with their types
+    and bounds (its texts are kept as sent, cut to their columns, by ``api.codecarbon``)."""
 
     timestamp: datetime | None = None
+    experiment_id: str | None = None
+    os: str | None = None
+    python_version: str | None = None
+    codecarbon_version: str | None = None
+    tracking_mode: str | None = None
+    cpu_model: str | None = None
+    gpu_model: str | None = None
+    provider: str | None = None
+    region: str | None = None
+    longitude: Annotated[float, Meta(ge=-180.0, le=180.0)] | None = None
+    latitude: Annotated[float, Meta(ge=-90.0, le=90.0)] | None = None
     cpu_count: Annotated[float, Meta(ge=0.0, le=100_000.0)] | None = None
     gpu_count: Annotated[float, Meta(ge=0.0, le=100_000.0)] | None = None
     ram_total_size: Annotated[float, Meta(ge=0.0, le=1_000_000.0, description="GB")] | None = None
@@ -163,9 +191,28 @@ class CodeCarbonRun(msgspec.Struct, kw_only=True):
     pue: Annotated[float, Meta(gt=0.0, le=MAX_SOURCE_PUE)] | None = None
 
 
+class CodeCarbonExperiment(msgspec.Struct, kw_only=True):
+    """The fields of the CodeCarbon CLI's ``POST /experiments`` body that the hub reads."""
+
+    name: Annotated[str, Meta(extra={"missing": "is required"})]
+    description: str | None = None
+    on_cloud: bool | None = None
+    project_id: str | None = None
+    country_iso_code: str | None = None
+    region: str | None = None
+    cloud_provider: str | None = None
+    cloud_region: str | None = None
+
+
 _FIELDS: dict[type[msgspec.Struct], dict[str, Any]] = {
     kind: _fields(kind)
-    for kind in (MeasurementIn, ForeignMeasurement, CodeCarbonEmission, CodeCarbonRun)
+    for kind in (
+        MeasurementIn,
+        ForeignMeasurement,
+        CodeCarbonEmission,
+        CodeCarbonRun,
+        CodeCarbonExperiment,
+    )
 }
 # Valid values of the required fields, so that one field at a time can be tried.
 _MINIMAL: dict[type[msgspec.Struct], dict[str, Any]] = {
@@ -174,6 +221,7 @@ _MINIMAL: dict[type[msgspec.Struct], dict[str, Any]] = {
 }
 _MINIMAL[ForeignMeasurement] = _MINIMAL[MeasurementIn]
 _MINIMAL[CodeCarbonRun] = {}
+_MINIMAL[CodeCarbonExperiment] = {"name": "x"}
 
 
 # --- messages derived from the declared constraints ---------------------------------------
@@ -230,6 +278,8 @@ def explain(name: str, value: Any, kind: type[msgspec.Struct] = ForeignMeasureme
         return f"{value!r} is not an ISO 8601 timestamp"
     if isinstance(t, mi.LiteralType):
         return f"{value!r} is not one of {', '.join(sorted(str(v) for v in t.values))}"
+    if isinstance(t, mi.BoolType):
+        return "must be true or false"
     return "has the wrong type"
 
 
@@ -259,6 +309,43 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+def time_problem(moment: datetime, now: datetime | None = None) -> str | None:
+    """Why a timestamp is outside what the hub accepts, or None when it is good.
+
+    The one bound of every timestamp on every path (measurements, a run's start and end,
+    CodeCarbon's runs and intervals, imported files): from :data:`EARLIEST` to
+    ``API_MAX_FUTURE_S`` after the hub's clock (for clock skew). Python's datetimes stop
+    at the year 9999 and every page reads the stored times back."""
+    now = now or timezone.now()
+    moment = as_utc(moment)
+    if moment < EARLIEST:
+        return "is before the year 2000"
+    if moment > now + timedelta(seconds=settings.API_MAX_FUTURE_S):
+        return f"is in the future ({moment.isoformat()}; the hub's clock says {now.isoformat()})"
+    return None
+
+
+def number_problem(value: Any, name: str) -> str | None:
+    """Why a JSON value (params, metrics, hardware...) cannot be stored, or None.
+
+    A number beyond the largest float (a 400-digit integer, or 1e400, which Python reads as
+    infinity) is refused: the pages, charts and statements that read it back cannot. The
+    message names where it is, e.g. ``metrics.loss``."""
+    pending: deque[tuple[str, Any]] = deque([(name, value)])
+    while pending:
+        where, v = pending.popleft()
+        if isinstance(v, dict):
+            pending.extend((f"{where}.{k}", x) for k, x in v.items())
+        elif isinstance(v, list):
+            pending.extend((f"{where}[{i}]", x) for i, x in enumerate(v))
+        elif isinstance(v, int | float) and not isinstance(v, bool) and not abs(v) <= LARGEST:
+            return (
+                f"{where} is a number too large to store; the hub keeps numbers within "
+                f"\u00b1{LARGEST:.1e}".replace("e+", "e")
+            )
+    return None
+
+
 def complete(m: MeasurementIn, now: datetime) -> dict[str, str]:
     """Check the rules that join fields and fill the defaults that depend on others.
 
@@ -269,14 +356,17 @@ def complete(m: MeasurementIn, now: datetime) -> dict[str, str]:
     span = (m.end - m.start).total_seconds()
     if span < 0:
         errors["end"] = "is before start"
+    elif span > m.max_span_s:
+        errors["end"] = (
+            f"is {span:g} s after start; one measurement spans at most {m.max_span_s:g} s "
+            f"({m.max_span_s / 3600:g} h)"
+        )
     elif m.duration_s is not None and abs(m.duration_s - span) > max(1.0, 0.01 * span):
         errors["duration_s"] = f"is {m.duration_s:g} s but end - start is {span:g} s"
-    if m.end > now + timedelta(seconds=settings.API_MAX_FUTURE_S):
-        errors["end"] = (
-            f"is in the future ({m.end.isoformat()}; the hub's clock says {now.isoformat()})"
-        )
-    if m.start < EARLIEST:
-        errors["start"] = "is before the year 2000"
+    for name, moment in (("start", m.start), ("end", m.end)):
+        problem = time_problem(moment, now)
+        if problem:
+            errors[name] = problem
     if "\x00" in m.node:
         errors["node"] = "contains a NUL character (\\u0000), which the hub does not store"
     if m.duration_s is None:
@@ -310,7 +400,8 @@ def complete(m: MeasurementIn, now: datetime) -> dict[str, str]:
 def decode_batch(body: bytes, now: datetime | None = None) -> list[MeasurementIn]:
     """Parse and check a native batch body; raise :class:`Invalid` naming every bad item.
 
-    The same UUID twice in one batch counts once.
+    The same UUID twice in one batch is stored once: ``api.ingest.store`` counts the repeat
+    as a duplicate, as it counts a resend.
     """
     now = now or timezone.now()
     try:
@@ -318,6 +409,8 @@ def decode_batch(body: bytes, now: datetime | None = None) -> list[MeasurementIn
     except (msgspec.ValidationError, msgspec.DecodeError):
         _refuse(body, now)
         raise  # _refuse always raises; this keeps type checkers content
+    except RecursionError:
+        raise Invalid(_depth_message()) from None
     _check_size(len(batch))
     if b"\\u0000" in body and any("\x00" in m.node for m in batch):
         raise Invalid(NUL_MESSAGE)
@@ -328,7 +421,7 @@ def decode_batch(body: bytes, now: datetime | None = None) -> list[MeasurementIn
             problems[str(index)] = errors
     if problems:
         raise _batch_invalid(problems, len(batch))
-    return unique(batch)
+    return batch
 
 
 def _check_size(n: int) -> None:
@@ -339,7 +432,8 @@ def _check_size(n: int) -> None:
 
 
 def unique(batch: Iterable[MeasurementIn]) -> list[MeasurementIn]:
-    """The batch with each UUID once (the first one kept)."""
+    """The batch with each UUID once (the first one kept; ``api.ingest.store`` counts the
+    others as duplicates)."""
     seen: set[uuidlib.UUID] = set()
     out = []
     for m in batch:
@@ -355,15 +449,33 @@ def _batch_invalid(problems: dict[str, Any], n: int) -> Invalid:
 
 def _refuse(body: bytes, now: datetime) -> None:
     """Explain why a body does not decode as a batch: every field of every bad item."""
-    try:
-        data = _plain_decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise Invalid(_not_json(body, exc)) from None
+    data = _decode_plain(body)
     if not isinstance(data, dict) or "measurements" not in data:
         raise Invalid("the body must be an object with a 'measurements' list")
     items = data["measurements"]
     measurements(items, now)  # raises with every problem of every item
     raise Invalid("the body does not match the measurement schema")
+
+
+def _decode_plain(body: bytes) -> Any:
+    """A body decoded as plain JSON values, checked as the API's parser checks them (depth,
+    NUL, lone surrogates: ``api.parsers.check_json``); raise :class:`Invalid`."""
+    from api.parsers import check_json  # api.parsers imports this module
+
+    try:
+        data = _plain_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise Invalid(_not_json(body, exc)) from None
+    except RecursionError:
+        raise Invalid(_depth_message()) from None
+    check_json(data)
+    return data
+
+
+def _depth_message() -> str:
+    from api.parsers import DEPTH_MESSAGE  # api.parsers imports this module
+
+    return DEPTH_MESSAGE
 
 
 def _not_json(body: bytes, exc: Exception) -> str:
@@ -382,7 +494,7 @@ def _not_json(body: bytes, exc: Exception) -> str:
 def measurements(items: Any, now: datetime | None = None) -> list[MeasurementIn]:
     """A batch given as Python values (a decoded body, seeding, tests), each item checked
     by :func:`measurement`; raise :class:`Invalid` naming every bad item. The same UUID
-    twice counts once."""
+    twice is stored once (:func:`decode_batch`)."""
     if not isinstance(items, list):
         raise Invalid("'measurements' must be a list of measurement objects")
     _check_size(len(items))
@@ -396,7 +508,7 @@ def measurements(items: Any, now: datetime | None = None) -> list[MeasurementIn]
             problems[str(index)] = exc.fields or exc.message
     if problems:
         raise _batch_invalid(problems, len(items))
-    return unique(out)
+    return out
 
 
 def measurement(
@@ -425,6 +537,9 @@ def decode_emission(body: bytes) -> tuple[CodeCarbonEmission, dict[str, Any]]:
     (the derived interval id is made from the values as sent). Raise :class:`Invalid`."""
     emission, raw = decode_object(body, CodeCarbonEmission, "invalid emission")
     emission.timestamp = as_utc(emission.timestamp)
+    problem = time_problem(emission.timestamp)
+    if problem:
+        raise Invalid("invalid emission", {"timestamp": problem})
     return emission, raw
 
 
@@ -433,13 +548,7 @@ def decode_object(
 ) -> tuple[StructT, dict[str, Any]]:
     """A JSON object body (or one already parsed) checked against ``kind``: it typed, and as
     sent. Raise :class:`Invalid` with every bad field."""
-    if isinstance(body, dict):
-        raw = body
-    else:
-        try:
-            raw = _plain_decoder.decode(body)
-        except msgspec.DecodeError as exc:
-            raise Invalid(_not_json(body, exc)) from None
+    raw = body if isinstance(body, dict) else _decode_plain(body)
     if not isinstance(raw, dict):
         raise Invalid("The body must be a JSON object.")
     try:
@@ -449,15 +558,21 @@ def decode_object(
 
 
 def parse_time(raw: Any, name: str, errors: dict[str, str]) -> datetime | None:
-    """An ISO 8601 timestamp (a naive one is taken as UTC), or None with the problem noted."""
+    """An ISO 8601 timestamp (a naive one is taken as UTC) within the hub's bound
+    (:func:`time_problem`), or None with the problem noted."""
     if not isinstance(raw, str):
         errors[name] = "is required, as an ISO 8601 timestamp"
         return None
     try:
-        return as_utc(msgspec.convert(raw.strip(), datetime))
+        moment = as_utc(msgspec.convert(raw.strip(), datetime))
     except msgspec.ValidationError:
         errors[name] = f"{raw!r} is not an ISO 8601 timestamp"
         return None
+    problem = time_problem(moment)
+    if problem:
+        errors[name] = problem
+        return None
+    return moment
 
 
 (BATCH_SCHEMA, EMISSION_SCHEMA), COMPONENTS_SCHEMAS = msgspec.json.schema_components(

@@ -1,43 +1,71 @@
 """Input serializers (bounds on every number) and output shapes of the API.
 
 The bounds of a run's PUE are ``carbon.accounting.MIN_PUE``/``MAX_PUE``, the hub's one set.
+Input fields take JSON's own types only, as the measurement schema does (``api.schema``):
+a number is a JSON number (not text, not ``true``), a text a JSON string, a whole number
+has no fraction; timestamps have the hub's one bound (``api.schema.time_problem``) and JSON
+values (params, metrics, hardware) hold only numbers a float can (``number_problem``).
 """
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.utils import timezone
 from rest_framework import serializers
 
 from api.models import Experiment, Organisation, Project, Run, RunStatus
 from api.precision import rounded
-from api.schema import EARLIEST
+from api.schema import LARGEST, number_problem, time_problem
 from carbon.accounting import MAX_PUE, MIN_PUE
 
 # --- input ------------------------------------------------------------------------------
 
 
 class FiniteFloatField(serializers.FloatField):
-    """A float that refuses NaN and infinity."""
+    """A JSON number that refuses text, booleans, NaN and infinity."""
 
     def to_internal_value(self, data: Any) -> float:
-        value = super().to_internal_value(data)
-        if not math.isfinite(value):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise serializers.ValidationError("must be a number")
+        if not abs(data) <= LARGEST:  # NaN, infinity, or an integer beyond every float
             raise serializers.ValidationError(
                 "must be a finite number (NaN and infinity are refused)"
             )
-        return value
+        return float(data)
+
+
+class WholeNumberField(serializers.IntegerField):
+    """A JSON integer: refuses text, booleans and numbers with a fraction (4.0 included)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise serializers.ValidationError("must be a whole number")
+        return int(super().to_internal_value(data))
+
+
+class TextField(serializers.CharField):
+    """A JSON string (DRF's CharField would turn a number into text)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError("must be a string")
+        return str(super().to_internal_value(data))
+
+
+def storable(value: Any, name: str) -> Any:
+    """``value`` when the hub can store and read it back as JSON (``api.schema.number_problem``)."""
+    problem = number_problem(value, name)
+    if problem:
+        raise serializers.ValidationError(problem)
+    return value
 
 
 class HardwareSerializer(serializers.Serializer[Any]):
-    cpu_model = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    cpu_count = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
-    gpu_model = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    gpu_count = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
+    cpu_model = TextField(max_length=200, required=False, allow_blank=True)
+    cpu_count = WholeNumberField(min_value=0, max_value=100_000, required=False)
+    gpu_model = TextField(max_length=200, required=False, allow_blank=True)
+    gpu_count = WholeNumberField(min_value=0, max_value=100_000, required=False)
     ram_gb = FiniteFloatField(min_value=0, max_value=1_000_000, required=False)
 
     def to_internal_value(self, data: Any) -> Any:
@@ -50,37 +78,34 @@ class HardwareSerializer(serializers.Serializer[Any]):
                 if k not in self.fields and isinstance(v, str | int | float)
             }
             validated = {**extra, **validated}
-        return validated
+        return storable(validated, "hardware")
 
 
 class RunCreateSerializer(serializers.Serializer[Any]):
-    run_key = serializers.CharField(max_length=200)
-    experiment = serializers.CharField(max_length=200, required=False, default="default")
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    country = serializers.CharField(max_length=3, required=False, allow_blank=True, allow_null=True)
-    region = serializers.CharField(max_length=20, required=False, allow_blank=True, allow_null=True)
-    cloud_provider = serializers.CharField(
-        max_length=20, required=False, allow_blank=True, allow_null=True
-    )
-    cloud_region = serializers.CharField(
-        max_length=40, required=False, allow_blank=True, allow_null=True
-    )
+    run_key = TextField(max_length=200)
+    experiment = TextField(max_length=200, required=False, default="default")
+    name = TextField(max_length=200, required=False, allow_blank=True)
+    country = TextField(max_length=3, required=False, allow_blank=True, allow_null=True)
+    region = TextField(max_length=20, required=False, allow_blank=True, allow_null=True)
+    cloud_provider = TextField(max_length=20, required=False, allow_blank=True, allow_null=True)
+    cloud_region = TextField(max_length=40, required=False, allow_blank=True, allow_null=True)
     pue = FiniteFloatField(min_value=MIN_PUE, max_value=MAX_PUE, required=False, allow_null=True)
     hardware = HardwareSerializer(required=False)
-    software = serializers.DictField(child=serializers.CharField(max_length=500), required=False)
+    software = serializers.DictField(child=TextField(max_length=500), required=False)
     params = serializers.DictField(required=False)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=100), max_length=50, required=False
-    )
-    node_count = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
-    rank_count = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
-    epochs_total = serializers.IntegerField(
+    tags = serializers.ListField(child=TextField(max_length=100), max_length=50, required=False)
+    node_count = WholeNumberField(min_value=1, max_value=100_000, required=False)
+    rank_count = WholeNumberField(min_value=1, max_value=1_000_000, required=False)
+    epochs_total = WholeNumberField(
         min_value=1, max_value=10_000_000, required=False, allow_null=True
     )
     started_at = serializers.DateTimeField(required=False)
 
     def validate_started_at(self, value: datetime) -> datetime:
         return _plausible_time(value)
+
+    def validate_params(self, value: dict[str, Any]) -> dict[str, Any]:
+        return dict(storable(value, "params"))
 
     def validate_pue(self, value: float | None) -> float | None:
         # Kept to the precision the API answers (api.precision), so the PUE a run shows
@@ -89,11 +114,10 @@ class RunCreateSerializer(serializers.Serializer[Any]):
 
 
 def _plausible_time(value: datetime) -> datetime:
-    """A timestamp between the year 2000 and a few minutes from now (clock skew)."""
-    if value < EARLIEST:
-        raise serializers.ValidationError("is before the year 2000")
-    if value > timezone.now() + timedelta(seconds=settings.API_MAX_FUTURE_S):
-        raise serializers.ValidationError("is in the future")
+    """A timestamp within the hub's one bound (``api.schema.time_problem``)."""
+    problem = time_problem(value)
+    if problem:
+        raise serializers.ValidationError(problem)
     return value
 
 
@@ -113,16 +137,14 @@ class FinishSerializer(serializers.Serializer[Any]):
 
     def validate_metrics(self, value: dict[str, Any]) -> dict[str, Any]:
         for name, metric in value.items():
-            if isinstance(metric, float) and not math.isfinite(metric):
-                raise serializers.ValidationError(f"{name} must be finite")
             if not isinstance(metric, int | float | str | bool | type(None)):
                 raise serializers.ValidationError(f"{name} must be a number, string or boolean")
-        return value
+        return dict(storable(value, "metrics"))
 
 
 class PredictionSerializer(serializers.Serializer[Any]):
-    epochs_done = serializers.IntegerField(min_value=1, max_value=10_000_000)
-    epochs_total = serializers.IntegerField(min_value=1, max_value=10_000_000)
+    epochs_done = WholeNumberField(min_value=1, max_value=10_000_000)
+    epochs_total = WholeNumberField(min_value=1, max_value=10_000_000)
     predicted_energy_kwh = FiniteFloatField(min_value=0, max_value=10_000_000)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -132,8 +154,8 @@ class PredictionSerializer(serializers.Serializer[Any]):
 
 
 class ExperimentCreateSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    name = TextField(max_length=200)
+    description = TextField(required=False, allow_blank=True, max_length=5000)
 
 
 class RangeSerializer(serializers.Serializer[Any]):

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import ingest, queries, schema
+from api import ingest, openapi, queries, schema
 from api.access import get_or_404, public_id
 from api.auth import require_ingest_key, visible_organisations, visible_projects
 from api.models import Experiment, Project, Run
@@ -27,7 +27,6 @@ from api.precision import QuantityJSONRenderer
 from api.serializers import (
     ExperimentCreateSerializer,
     FinishSerializer,
-    IngestResultSerializer,
     PredictionSerializer,
     RangeSerializer,
     RunCreateSerializer,
@@ -79,6 +78,8 @@ RANGE_PARAMS = [
 class RunsView(HubView):
     @extend_schema(
         summary="List runs, newest first",
+        operation_id="v1_runs_list",
+        responses={200: openapi.RunPage, **openapi.errors(404)},
         parameters=[
             OpenApiParameter("experiment", str, description="experiment name"),
             OpenApiParameter("project", str, description="project id"),
@@ -106,7 +107,7 @@ class RunsView(HubView):
     @extend_schema(
         summary="Create or get a run by its client run key (idempotent)",
         request=RunCreateSerializer,
-        responses={200: dict, 201: dict},
+        responses={200: openapi.Run, 201: openapi.Run, **openapi.errors(415)},
     )
     def post(self, request: Request) -> Response:
         key = require_ingest_key(request)
@@ -117,7 +118,7 @@ class RunsView(HubView):
 
 
 class RunDetailView(HubView):
-    @extend_schema(summary="One run with its totals")
+    @extend_schema(summary="One run with its totals", responses=openapi.Run)
     def get(self, request: Request, run_id: str) -> Response:
         run = get_or_404(visible_runs(request), run_id)
         return Response(run_out(run, base_url(request)))
@@ -129,7 +130,7 @@ class RunMeasurementsView(HubView):
         description="The body is checked against the measurement schema (`MeasurementIn`): "
         "any bad item refuses the whole batch, naming each bad index and field.",
         request={"application/json": schema.BATCH_SCHEMA},
-        responses=IngestResultSerializer,
+        responses=openapi.MeasurementsAnswer,
     )
     def post(self, request: Request, run_id: str) -> Response:
         # Parse (the body straight into typed measurements), check, store: one statement
@@ -152,7 +153,9 @@ class RunMeasurementsView(HubView):
 
 class RunFinishView(HubView):
     @extend_schema(
-        summary="Finish a run with its status and final metrics", request=FinishSerializer
+        summary="Finish a run with its status and final metrics",
+        request=FinishSerializer,
+        responses={200: openapi.Run, **openapi.errors(415)},
     )
     def post(self, request: Request, run_id: str) -> Response:
         key = require_ingest_key(request)
@@ -168,6 +171,7 @@ class RunPredictionView(HubView):
     @extend_schema(
         summary="Store the client's prediction of the run's total energy",
         request=PredictionSerializer,
+        responses={200: openapi.Run, **openapi.errors(415)},
     )
     def post(self, request: Request, run_id: str) -> Response:
         key = require_ingest_key(request)
@@ -180,7 +184,10 @@ class RunPredictionView(HubView):
 
 
 class RunSeriesView(HubView):
-    @extend_schema(summary="Power per component and cumulative energy/emissions over time")
+    @extend_schema(
+        summary="Power per component and cumulative energy/emissions over time",
+        responses=openapi.RunSeries,
+    )
     def get(self, request: Request, run_id: str) -> Response:
         run = get_or_404(visible_runs(request), run_id)
         series = queries.run_series(run)
@@ -188,14 +195,18 @@ class RunSeriesView(HubView):
 
 
 class ProjectsView(HubView):
-    @extend_schema(summary="Projects this key or user may see")
+    @extend_schema(
+        summary="Projects this key or user may see",
+        operation_id="v1_projects_list",
+        responses=openapi.ProjectList,
+    )
     def get(self, request: Request) -> Response:
         projects = visible_projects(request).select_related("organisation")
         return Response({"results": [project_out(p) for p in projects]})
 
 
 class ProjectDetailView(HubView):
-    @extend_schema(summary="One project with its all-time totals")
+    @extend_schema(summary="One project with its all-time totals", responses=openapi.ProjectTotals)
     def get(self, request: Request, project_id: str) -> Response:
         project = get_or_404(visible_projects(request).select_related("organisation"), project_id)
         totals = queries.usage_totals(Project.objects.filter(pk=project.pk))
@@ -203,7 +214,11 @@ class ProjectDetailView(HubView):
 
 
 class ProjectSummaryView(HubView):
-    @extend_schema(summary="Totals of a project over a period", parameters=RANGE_PARAMS[:2])
+    @extend_schema(
+        summary="Totals of a project over a period",
+        parameters=RANGE_PARAMS[:2],
+        responses=openapi.ProjectSummary,
+    )
     def get(self, request: Request, project_id: str) -> Response:
         project = get_or_404(visible_projects(request).select_related("organisation"), project_id)
         rng = _range(request)
@@ -228,12 +243,17 @@ class ProjectSeriesView(HubView):
     @extend_schema(
         summary="Energy and emissions of a project per hour, day, week or month",
         parameters=RANGE_PARAMS,
+        responses=openapi.ProjectSeries,
     )
     def get(self, request: Request, project_id: str) -> Response:
         project = get_or_404(visible_projects(request).select_related("organisation"), project_id)
         rng = _range(request)
         series = queries.usage_series(
-            Project.objects.filter(pk=project.pk), rng.get("start"), rng.get("end"), rng["bucket"]
+            Project.objects.filter(pk=project.pk),
+            rng.get("start"),
+            rng.get("end"),
+            rng["bucket"],
+            rounded=True,
         )
         return Response(
             {
@@ -246,14 +266,20 @@ class ProjectSeriesView(HubView):
 
 
 class OrganisationsView(HubView):
-    @extend_schema(summary="Organisations this key or user may see")
+    @extend_schema(
+        summary="Organisations this key or user may see",
+        operation_id="v1_organisations_list",
+        responses=openapi.OrganisationList,
+    )
     def get(self, request: Request) -> Response:
         return Response({"results": [organisation_out(o) for o in visible_organisations(request)]})
 
 
 class OrganisationDetailView(HubView):
     @extend_schema(
-        summary="One organisation with totals over a period", parameters=RANGE_PARAMS[:2]
+        summary="One organisation with totals over a period",
+        parameters=RANGE_PARAMS[:2],
+        responses=openapi.OrganisationTotals,
     )
     def get(self, request: Request, org_id: str) -> Response:
         org = get_or_404(visible_organisations(request), org_id)
@@ -272,14 +298,21 @@ class OrganisationDetailView(HubView):
 
 class OrganisationSeriesView(HubView):
     @extend_schema(
-        summary="Energy and emissions of an organisation over time", parameters=RANGE_PARAMS
+        summary="Energy and emissions of an organisation over time",
+        parameters=RANGE_PARAMS,
+        responses=openapi.OrganisationSeries,
     )
     def get(self, request: Request, org_id: str) -> Response:
         org = get_or_404(visible_organisations(request), org_id)
         rng = _range(request)
         projects = visible_projects(request).filter(organisation=org)
         series = queries.usage_series(
-            projects, rng.get("start"), rng.get("end"), rng["bucket"], by="project__name"
+            projects,
+            rng.get("start"),
+            rng.get("end"),
+            rng["bucket"],
+            by="project__name",
+            rounded=True,
         )
         for p in series:
             p["project"] = p.pop("project__name")
@@ -296,7 +329,9 @@ class OrganisationSeriesView(HubView):
 class ExperimentsView(HubView):
     @extend_schema(
         summary="Experiments, optionally of one project",
+        operation_id="v1_experiments_list",
         parameters=[OpenApiParameter("project", str)],
+        responses={200: openapi.ExperimentList, **openapi.errors(404)},
     )
     def get(self, request: Request) -> Response:
         exps = visible_experiments(request).select_related("project")
@@ -307,6 +342,7 @@ class ExperimentsView(HubView):
     @extend_schema(
         summary="Create (or get) an experiment by name in the key's project",
         request=ExperimentCreateSerializer,
+        responses={200: openapi.Experiment, 201: openapi.Experiment, **openapi.errors(415)},
     )
     def post(self, request: Request) -> Response:
         key = require_ingest_key(request)
@@ -324,7 +360,8 @@ class ExperimentsView(HubView):
 
 class ExperimentDetailView(HubView):
     @extend_schema(
-        summary="One experiment with the totals of all its runs (failed and lost included)"
+        summary="One experiment with the totals of all its runs (failed and lost included)",
+        responses=openapi.ExperimentTotals,
     )
     def get(self, request: Request, experiment_id: str) -> Response:
         exp = get_or_404(

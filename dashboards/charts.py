@@ -60,8 +60,14 @@ def _empty() -> Figure:
 
 
 def _iso(moment: datetime | float) -> str:
+    """ISO 8601 of a time or POSIX timestamp; one past the years 1-9999 (the end of a
+    bucket after a run stored as ending in 9999) is drawn at the nearest of them."""
     if isinstance(moment, int | float):
-        moment = datetime.fromtimestamp(moment, UTC)
+        seconds = moment
+        try:
+            moment = datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            moment = (datetime.max if seconds > 0 else datetime.min).replace(tzinfo=UTC)
     return moment.isoformat()
 
 

@@ -13,13 +13,22 @@ MISSING = "\N{EN DASH}"
 MINUS = "\N{MINUS SIGN}"
 
 
+# From this size on a number is written with an exponent: its digits would not be read.
+HUGE = 1e15
+
+
 def number(value: float | None) -> str:
-    """Three significant figures for small values, thousands separators for large ones."""
+    """Three significant figures for small values, thousands separators for large ones,
+    an exponent for huge ones (``1.80e+308``; a stored integer beyond a float too)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return MISSING if value is None else str(value)
+    if isinstance(value, int) and abs(value) >= HUGE:
+        return _exponent(value)
     if not math.isfinite(value):
         return MISSING
     size = abs(value)
+    if size >= HUGE:
+        return f"{value:.2e}".replace("-", MINUS)
     if size >= 100:
         return f"{value:,.0f}"
     if size >= 10:
@@ -33,6 +42,15 @@ def number(value: float | None) -> str:
     # Three significant figures in plain decimals: "0.0000843" reads better than "8.43e-05".
     decimals = 2 - math.floor(math.log10(size))
     return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def _exponent(value: int) -> str:
+    """``1.00e+400`` for an integer of any size (no float holds 10**400)."""
+    digits = str(abs(value))  # at most 4,300 digits: JSON (and Python) read no longer ones
+    rounded = f"{round(int(digits[:4]), -1) // 10:03d}"  # 3 significant figures
+    exponent = len(digits) - 1 + (len(rounded) - 3)
+    sign = MINUS if value < 0 else ""
+    return f"{sign}{rounded[0]}.{rounded[1:3]}e+{exponent}"
 
 
 def energy_scale(kwh: float) -> tuple[float, str]:

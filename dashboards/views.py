@@ -387,16 +387,25 @@ def public_project(request: HttpRequest, token: str) -> HttpResponse:
 # --- experiment -------------------------------------------------------------------------
 
 
+def metric_value(value: Any) -> float | None:
+    """A stored metric as a number to plot, or None: not a number, not finite, or an
+    integer beyond any float (JSON holds 10**400; PostgreSQL keeps it exact)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def numeric_metrics(runs: list[Run]) -> list[str]:
     """Names of metrics that are numbers in at least one run, most common first."""
     counts: dict[str, int] = {}
     for run in runs:
-        for name, value in (run.metrics or {}).items():
-            if (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-            ):
+        metrics = run.metrics if isinstance(run.metrics, dict) else {}
+        for name, value in metrics.items():
+            if metric_value(value) is not None:
                 counts[name] = counts.get(name, 0) + 1
     return sorted(counts, key=lambda n: (-counts[n], n))
 
@@ -425,13 +434,13 @@ def experiment_page(request: HttpRequest, org_id: str, experiment_id: str) -> Ht
     )
     points = []
     for run in runs:
-        value = (run.metrics or {}).get(metric)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        value = metric_value(run.metrics.get(metric) if isinstance(run.metrics, dict) else None)
+        if value is not None:
             points.append(
                 {
                     "name": str(run),
                     "emissions_kg": run.emissions_kg,
-                    "value": float(value),
+                    "value": value,
                     "status": run.status,
                     "url": reverse("dash:run", args=[access.org.uuid, run.uuid]),
                 }

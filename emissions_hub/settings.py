@@ -8,11 +8,15 @@ README.md and .env.example.
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import django_stubs_ext
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from reports.schedule import BEAT_SCHEDULE as REPORTS_BEAT_SCHEDULE
@@ -63,6 +67,23 @@ def env_int(name: str, default: int) -> int:
 def env_list(name: str, default: str = "") -> list[str]:
     """Parse a comma-separated list."""
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+RATE_FORM = re.compile(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A rate such as ``6000/min`` (DRF's form), or None for ``off``."""
+    raw = os.environ.get(name) or default
+    value = raw.strip().lower()
+    if value == "off":
+        return None
+    if not RATE_FORM.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a rate: use requests/period, e.g. 6000/min "
+            "(period s, min, hour or day), or off"
+        )
+    return value
 
 
 DEBUG = env_bool("DEBUG", True)
@@ -119,6 +140,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "axes",
+    "csp",
     "api",
     "dashboards",
     "reports",
@@ -129,14 +152,24 @@ MIDDLEWARE = [
     # while the database is unreachable.
     "emissions_hub.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A chunked body is read (gunicorn de-chunks it) or refused 411; before the size limit,
+    # which then sees the length read.
+    "emissions_hub.middleware.ChunkedBodyMiddleware",
     "api.errors.BodySizeLimitMiddleware",
+    # A NUL in the path, the query string or a form: 400 before any view or query.
+    "emissions_hub.middleware.NulCharacterMiddleware",
+    # An API key in a query string is refused before anything reads it.
+    "api.auth.KeyInUrlMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out sign-in into the lockout page (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "emissions_hub.urls"
@@ -183,6 +216,30 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 
+# Sign-in lockout (django-axes), for /login/ and the admin's sign-in alike: after
+# AXES_FAILURE_LIMIT wrong passwords for one username from one address, that username is
+# refused from that address, right password included, for AXES_COOLOFF_MINUTES after the
+# last attempt (0: until an administrator runs `manage.py axes_reset_username USER`).
+# By username and address together, so that nobody can lock a person out from elsewhere
+# (docs/security.md weighs this). A successful sign-in clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT must be 1 or more")
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES) if AXES_COOLOFF_MINUTES > 0 else None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False  # no banner at every start; lockouts are still logged
+# The address as api.throttling.client_ip sees it: X-Forwarded-For only from the
+# HUB_TRUSTED_PROXIES proxies in front of the hub (0: the header is ignored).
+HUB_TRUSTED_PROXIES = env_int("HUB_TRUSTED_PROXIES", 0)
+AXES_CLIENT_IP_CALLABLE = "api.throttling.client_ip"
+
 # Request bodies above this are answered 413 by the API (a batch of 1,000 measurements
 # is about 600 KiB of JSON).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_BYTES", 2 * 1024 * 1024)
@@ -192,6 +249,10 @@ API_MAX_BATCH = 1000
 API_MAX_FUTURE_S = env_int("API_MAX_FUTURE_S", 300)
 # A running run that has not reported for this long is marked lost.
 RUN_LOST_AFTER_S = env_int("RUN_LOST_AFTER_S", 3600)
+# Requests run that sweep too (no Celery beat needed): at most once per RUN_LOST_SWEEP_S
+# seconds between the processes sharing the cache; 0 leaves it to beat. A silent run is
+# lost within RUN_LOST_AFTER_S + RUN_LOST_SWEEP_S + 1 s (api/lost.py).
+RUN_LOST_SWEEP_S = env_int("RUN_LOST_SWEEP_S", 60)
 # Looked-up API keys are trusted this long in each web process (0: every request queries);
 # a revoked key is refused by every web process within API_KEY_CACHE_S seconds.
 API_KEY_CACHE_S = env_int("API_KEY_CACHE_S", 5)
@@ -209,6 +270,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    # Per key (or user) and scope, API_RATE_INGEST / API_RATE_READ below.
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "api.parsers.StrictJSONParser",
@@ -222,11 +285,22 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Energy and carbon emissions of ML computing: ingestion and read API.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    # The measurement body's schema comes from the msgspec Structs that enforce it.
+    # 3.1: its schemas are JSON Schema 2020-12, as msgspec writes them (``type: "null"``).
+    "OAS_VERSION": "3.1.0",
+    # The measurement body's schema comes from the msgspec Structs that enforce it; the
+    # error answers every operation can give (and the CodeCarbon bodies) are added by
+    # api.openapi.shared_parts.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.openapi_hook",
+        "api.openapi.shared_parts",
     ],
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "api.models.RunStatus",
+        "RunSourceEnum": "api.models.RunSource",
+        "BasisEnum": "api.models.FactorBasis",
+        "HostingEnum": "api.models.Hosting",
+    },
 }
 
 # Celery: a Redis broker when CELERY_BROKER_URL is set, otherwise tasks run eagerly in
@@ -249,6 +323,33 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 # Daily at 02:00 UTC: last closed quarter's report for every organisation (idempotent).
 CELERY_BEAT_SCHEDULE.update(REPORTS_BEAT_SCHEDULE)
 
+# The cache every web process shares: API rate limits count there (api/throttling.py).
+# Redis at CACHE_URL, else at a redis:// Celery broker; else this process's memory (the
+# quick start, one process). Short timeouts: an unreachable Redis lets requests through
+# unthrottled rather than holding them.
+CACHE_URL = env_secret("CACHE_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+CACHES: dict[str, dict[str, Any]] = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "hub",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# Requests per key (or signed-in user) and period: writes, reads. One ingest key usually
+# serves a whole project's fleet, each rank posting one batch every 10 s (the client's
+# default batch wait): 10,000 ranks are 60,000 posts a minute, so the ingestion default
+# stays above that, and above what one hub serves (about 700 posts/s on 2 cores, README).
+# "off" removes a limit. docs/security.md.
+API_RATE_INGEST = env_rate("API_RATE_INGEST", "100000/min")
+API_RATE_READ = env_rate("API_RATE_READ", "1200/min")
+
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "data" / "mail"))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -265,6 +366,39 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+# --- HTTPS and browser protections (docs/security.md) -------------------------------------
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own):
+# requests it marks https are secure, and plain http is redirected to https.
+HUB_BEHIND_TLS_PROXY = env_bool("HUB_BEHIND_TLS_PROXY", False)
+if HUB_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HUB_BEHIND_TLS_PROXY and not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", env_bool("SECURE_COOKIES", not DEBUG))
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", env_bool("SECURE_COOKIES", not DEBUG))
+
+# Content-Security-Policy (django-csp): scripts only from the hub (plotly.js and hub.js are
+# served by it; no inline script). Styles also allow 'unsafe-inline' because plotly.js
+# needs it: it adds <style> elements and style attributes as it draws. Under style-src
+# 'self' Chromium refuses both and the charts lose their toolbar's place, their titles and
+# their colour bars' (measured with plotly.js 4.1.1; its opt-out covers only its global
+# stylesheet, which it no longer ships: plotly.js issue #7543).
+# Not on /api/: its answers are JSON (with X-Content-Type-Options: nosniff), never pages,
+# and building the header costs about 85 us per answer, 3 % of an ingestion post. That
+# exempts the Swagger UI page too, which needs it while it loads from a CDN with an inline
+# script (issue 13 serves it locally; then give it the policy).
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}

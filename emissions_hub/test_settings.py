@@ -18,3 +18,5 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 # One test database per pytest process, so that concurrent runs (several developers or
 # CI steps on one machine) never drop each other's database.
 DATABASES["default"]["TEST"] = {"NAME": f"test_emissions_hub_{os.getpid()}"}  # noqa: F405
+# The same for the shared Redis cache (API rate limits): each process counts apart.
+CACHES["default"]["KEY_PREFIX"] = f"test{os.getpid()}"  # noqa: F405

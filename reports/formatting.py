@@ -6,12 +6,19 @@ counts with thousands separators), the XLSX number format of each unit kind, sha
 the wording both the PDF and the workbook print (:func:`basis_sentence`). The PDF
 (``reports.pdf``), the workbook (``reports.renderers``), the report's methodology text
 and the carbon statements (``reports.statements``) format through it; every rounding goes
-through ``reports.rounding``, the one rounding rule. Pure: no Django.
+through ``reports.rounding``, the one rounding rule. It also owns how text is written into
+each file format (:func:`csv_cell`, :func:`xlsx_cell`, :func:`pdf_text`,
+:func:`markdown_text`, :func:`latex_text`), so that a name people typed is shown as text and
+never runs as a formula, markup or command. JSON needs nothing: ``json.dumps`` quotes
+every string. Pure: no Django.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from openpyxl.cell.cell import Cell
 
 from reports.rounding import PLACES, fmt, rounded
 
@@ -98,6 +105,79 @@ def excel_value(value: Any, kind: str | None) -> Any:
     if kind and is_number(value):
         return rounded(value, PLACES[kind])
     return value
+
+
+# --- text in each file format -----------------------------------------------------------
+
+# First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV
+# Injection": https://owasp.org/www-community/attacks/CSV_Injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: a float at full precision (``repr``); text that a spreadsheet would read
+    as a formula with a leading apostrophe, OWASP's advice; anything else as is. Numbers,
+    negative ones included, are never prefixed."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def xlsx_cell(cell: Cell) -> None:
+    """Keep a text cell text: openpyxl would store a string starting with ``=`` as a
+    formula and ``#REF!`` as an error. Typed as a string, the cell holds exactly the text;
+    quote-prefixed, it stays text when someone edits it in Excel."""
+    if isinstance(cell.value, str):
+        cell.data_type = "s"
+        cell.quotePrefix = True
+
+
+def pdf_text(text: Any) -> str:
+    """Text for a reportlab ``Paragraph``, which parses its text as markup: ``&``, ``<``
+    and ``>`` escaped, so a name prints as typed."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"[\r\n]+", " ", text)
+
+
+# Backslash-escaped, every one of them literal in CommonMark (which lets any ASCII
+# punctuation be escaped: https://spec.commonmark.org/0.31.2/#backslash-escapes): enough
+# that no emphasis, code, link, image, raw HTML, entity or table cell can start.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|&~$])")
+
+
+def markdown_text(text: str) -> str:
+    """Text for Markdown, on one line: its special characters backslash-escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _one_line(text))
+
+
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    # Not commands, but printed as other glyphs in LaTeX's default (OT1) font encoding.
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+}
+
+
+def latex_text(text: str) -> str:
+    """Text for LaTeX, on one line (a blank line would end a caption with an error), with
+    every special character escaped; ``CO2e`` gets its subscript."""
+    escaped = "".join(_LATEX.get(ch, ch) for ch in _one_line(text))
+    return escaped.replace("CO2e", r"CO\textsubscript{2}e")
 
 
 # --- wording ------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ Owns the PDF's layout: page decoration, table and chart styles, and one function
 section (:data:`SECTIONS`, in page order). Built with reportlab platypus and
 reportlab.graphics charts from the dict of :func:`reports.build.build_report_data`; every
 figure is written by ``reports.formatting`` (which rounds with ``reports.rounding``).
+Paragraphs parse their text as markup, so every text put in one goes through
+``formatting.pdf_text`` (table cells in :func:`_table`); chart labels and the page
+decoration are drawn as plain strings, which reportlab never parses.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from reports.formatting import (
     mwh,
     number,
     pct,
+    pdf_text,
     scope_short,
     share_pct,
     tonnes,
@@ -82,10 +86,6 @@ H3 = ParagraphStyle(
 )
 
 
-def _esc(text: Any) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _table(
     headers: list[str],
     rows: list[list[Any]],
@@ -96,13 +96,16 @@ def _table(
     """A zebra table; columns from ``numeric_from`` are right-aligned."""
     body: list[list[Any]] = [
         [
-            Paragraph(f"<b>{_esc(h)}</b>", CELL if i < numeric_from else CELL_R)
+            Paragraph(f"<b>{pdf_text(h)}</b>", CELL if i < numeric_from else CELL_R)
             for i, h in enumerate(headers)
         ]
     ]
     for row in rows:
         body.append(
-            [Paragraph(_esc(v), CELL if i < numeric_from else CELL_R) for i, v in enumerate(row)]
+            [
+                Paragraph(pdf_text(v), CELL if i < numeric_from else CELL_R)
+                for i, v in enumerate(row)
+            ]
         )
     t = Table(body, colWidths=widths, repeatRows=1, hAlign="LEFT")
     style = [
@@ -265,15 +268,15 @@ def _cover(data: dict[str, Any], checksum: str) -> Story:
     )
     names = ", ".join(p["name"] for p in data["scope"]["projects"]) or "none"
     story: Story = [
-        Paragraph(_esc(f"Energy and carbon report: {org}"), H1),
+        Paragraph(pdf_text(f"Energy and carbon report: {org}"), H1),
         Paragraph(
-            f"<b>Period</b> {_esc(period['label'])}: {_esc(period['start'][:10])} to {_esc(period['end'][:10])} "
-            f"(UTC, end excluded). <b>Scope</b> {scope}: {_esc(names)}.",
+            f"<b>Period</b> {pdf_text(period['label'])}: {pdf_text(period['start'][:10])} to {pdf_text(period['end'][:10])} "
+            f"(UTC, end excluded). <b>Scope</b> {scope}: {pdf_text(names)}.",
             BODY,
         ),
         Paragraph(
-            f"<b>Factor basis</b>: {_esc(data['basis']['label'])}. "
-            f"{_esc(data['basis']['description'])} " + basis_sentence(data["basis"]),
+            f"<b>Factor basis</b>: {pdf_text(data['basis']['label'])}. "
+            f"{pdf_text(data['basis']['description'])} " + pdf_text(basis_sentence(data["basis"])),
             BODY,
         ),
     ]
@@ -281,7 +284,7 @@ def _cover(data: dict[str, Any], checksum: str) -> Story:
         story.append(
             Paragraph(
                 f"<b>To date.</b> The period had not ended when this report was generated: every "
-                f"figure covers {_esc(period['description'])}, up to the last complete hour "
+                f"figure covers {pdf_text(period['description'])}, up to the last complete hour "
                 "before generation. Comparisons are like for like: the same elapsed length of "
                 "the periods compared with.",
                 BODY,
@@ -289,7 +292,7 @@ def _cover(data: dict[str, Any], checksum: str) -> Story:
         )
     story.append(
         Paragraph(
-            f"<b>Factor datasets</b> {_esc(', '.join(d['version'] for d in data['datasets']) or 'none used')}. "
+            f"<b>Factor datasets</b> {pdf_text(', '.join(d['version'] for d in data['datasets']) or 'none used')}. "
             f"<b>Data checksum</b> (SHA-256 of the figures) {checksum}.",
             SMALL,
         )
@@ -343,7 +346,7 @@ def _summary(data: dict[str, Any]) -> Story:
     story.append(Spacer(1, 1 * mm))
     # Each comparison states the two ranges it compares.
     for name, cmp in (("Previous", prev), ("Year before", year)):
-        story.append(Paragraph(f"<b>{name}:</b> {_esc(cmp['text'])}.", SMALL))
+        story.append(Paragraph(f"<b>{name}:</b> {pdf_text(cmp['text'])}.", SMALL))
     story.append(Spacer(1, 2 * mm))
     m = data["methods"]
     i = data["intensity"]
@@ -573,7 +576,7 @@ def _factors(data: dict[str, Any]) -> Story:
     for d in data["datasets"]:
         story.append(
             Paragraph(
-                f"<b>{_esc(d['version'])}</b>: {_esc(d['name'])} ({d['year']}). Licence: {_esc(d['licence'])}. {_esc(d['url'])}",
+                f"<b>{pdf_text(d['version'])}</b>: {pdf_text(d['name'])} ({d['year']}). Licence: {pdf_text(d['licence'])}. {pdf_text(d['url'])}",
                 SMALL,
             )
         )
@@ -701,7 +704,10 @@ def _methodology(data: dict[str, Any]) -> Story:
     for section in data["methodology"]:
         story.append(
             KeepTogether(
-                [Paragraph(_esc(section["title"]), H3), Paragraph(_esc(section["text"]), BODY)]
+                [
+                    Paragraph(pdf_text(section["title"]), H3),
+                    Paragraph(pdf_text(section["text"]), BODY),
+                ]
             )
         )
     return story

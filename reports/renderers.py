@@ -4,7 +4,10 @@ Owns the layout of those formats: the CSV columns, the JSON document, and one fu
 per workbook sheet (:data:`SHEETS`, in tab order). Each takes the dict of
 :func:`reports.build.build_report_data` and returns bytes. Shown figures go through
 ``reports.formatting`` (units, number formats, wording; rounding by ``reports.rounding``);
-CSV and JSON detail keep full precision so that sums of rows equal the totals.
+CSV and JSON detail keep full precision so that sums of rows equal the totals. Every CSV
+cell goes through ``formatting.csv_cell`` and every workbook cell through
+``formatting.xlsx_cell``, so that no name people typed becomes a formula; JSON is safe as
+it is (every string quoted by ``json.dumps``).
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from openpyxl.worksheet.worksheet import Worksheet
 from api.models import USAGE_FIELDS
 from reports.formatting import (
     basis_sentence,
+    csv_cell,
     excel_format,
     excel_value,
     is_number,
     to_mwh,
     to_t,
+    xlsx_cell,
 )
 
 CSV_COLUMNS = [
@@ -76,9 +81,7 @@ def render_csv(data: dict[str, Any]) -> bytes:
     writer.writeheader()
     period = period_columns(data)
     for row in data["detail"]:
-        writer.writerow(
-            {k: (repr(v) if isinstance(v, float) else v) for k, v in {**row, **period}.items()}
-        )
+        writer.writerow({k: csv_cell(v) for k, v in {**row, **period}.items()})
     return buf.getvalue().encode("utf-8")
 
 
@@ -555,6 +558,11 @@ def render_xlsx(data: dict[str, Any], meta: dict[str, Any], checksum: str) -> by
     _summary_sheet(ws, data, meta, checksum)
     for title, sheet in SHEETS:
         sheet(wb.create_sheet(title), data)
+    # Every cell, whichever sheet wrote it, keeps its text as text.
+    for each in wb.worksheets:
+        for row in each.iter_rows():
+            for cell in row:
+                xlsx_cell(cell)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

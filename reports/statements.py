@@ -16,7 +16,7 @@ from typing import Any
 import carbon
 from api import queries
 from api.models import METHOD_CHOICES, Experiment, Measurement, Run
-from reports.formatting import number, plain
+from reports.formatting import latex_text, markdown_text, number, plain
 from reports.models import HardwareFootprint
 
 
@@ -236,47 +236,35 @@ def _lines(s: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def to_markdown(s: dict[str, Any]) -> str:
-    """A Markdown statement, ready to paste into a paper's appendix or a README."""
+    """A Markdown statement, ready to paste into a paper's appendix or a README. Every text
+    goes through ``formatting.markdown_text``, so a name cannot add a link, markup or a cell."""
+    md = markdown_text
     out = [
-        f"## Carbon statement: {s['subject']}",
+        f"## Carbon statement: {md(s['subject'])}",
         "",
-        f"Project *{s['project']}*, experiment *{s['experiment']}*.",
+        f"Project *{md(s['project'])}*, experiment *{md(s['experiment'])}*.",
         "",
     ]
     out += ["| | |", "|---|---|"]
-    out += [f"| **{k}** | {v.replace('|', '/')} |" for k, v in _lines(s)]
+    out += [f"| **{md(k)}** | {md(v)} |" for k, v in _lines(s)]
     out += [
         "",
-        f"The {s['subject']} used {number(s['energy_kwh'], 'kwh')} kWh of electricity and emitted "
+        f"The {md(s['subject'])} used {number(s['energy_kwh'], 'kwh')} kWh of electricity and emitted "
         f"{number(s['emissions_kg'], 'kg')} kg CO2e (location-based), as recorded by Emissions Hub.",
         "",
     ]
     return "\n".join(out)
 
 
-_TEX = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def tex_escape(text: str) -> str:
-    """Escape LaTeX special characters."""
-    return "".join(_TEX.get(ch, ch) for ch in text).replace("CO2e", r"CO\textsubscript{2}e")
+# The former name, still imported by tests/reports/test_report_statements.py.
+tex_escape = latex_text
 
 
 def to_latex(s: dict[str, Any]) -> str:
-    """A LaTeX statement (a ``table`` float with a tabular), for ``\\input`` in a paper."""
-    rows = "\n".join(f"  \\textbf{{{tex_escape(k)}}} & {tex_escape(v)} \\\\" for k, v in _lines(s))
-    caption = tex_escape(
+    """A LaTeX statement (a ``table`` float with a tabular), for ``\\input`` in a paper. Every
+    text goes through ``formatting.latex_text``, so a name cannot run a command."""
+    rows = "\n".join(f"  \\textbf{{{latex_text(k)}}} & {latex_text(v)} \\\\" for k, v in _lines(s))
+    caption = latex_text(
         f"Carbon statement for {s['subject']} (project {s['project']}): "
         f"{number(s['energy_kwh'], 'kwh')} kWh, {number(s['emissions_kg'], 'kg')} kg CO2e."
     )

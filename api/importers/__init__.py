@@ -8,6 +8,7 @@ from their content, so importing the same file twice stores nothing new.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -16,11 +17,19 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from api.importers import carbontracker, codecarbon_csv, eco2ai
-from api.importers.common import ImportReport, Skipped, ingest_parsed
+from api.importers.common import ImportReport, Skipped, ingest_parsed, printable
 from api.models import ApiKey, ImportedFile, ImportFormat, Project
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 FORMATS = [f.value for f in ImportFormat]
+# Text with a byte-order mark is read in its encoding (Windows tools write UTF-16 so);
+# UTF-32 first, as its little-endian mark begins with UTF-16's.
+BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
 
 
 class ImportRefused(ValueError):
@@ -51,13 +60,30 @@ def decode(raw: bytes) -> str:
         )
     if not raw.strip():
         raise ImportRefused("The file is empty.")
+    encoding = next((name for bom, name in BOMS if raw.startswith(bom)), None)
     try:
-        return raw.decode("utf-8-sig")
+        if encoding:
+            text = raw.decode(encoding)
+        else:
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = raw.decode("cp1252")
     except UnicodeDecodeError:
-        try:
-            return raw.decode("cp1252")
-        except UnicodeDecodeError:
-            raise ImportRefused("The file is not text (UTF-8 or Windows-1252).") from None
+        raise ImportRefused(
+            f"The file is not text ({encoding.upper() if encoding else 'UTF-8 or Windows-1252'}): "
+            "save it as UTF-8 and upload it again."
+        ) from None
+    first = text.partition("\n")[0]
+    if first.count("\x00") * 4 >= len(first) > 0:
+        # A stray NUL skips its line; NULs between the letters of the first line mean
+        # another encoding.
+        raise ImportRefused(
+            "The file's first line holds NUL characters (\\u0000): it is not UTF-8 text "
+            "(UTF-16 without a byte-order mark, or not a text file). Save it as UTF-8 and "
+            "upload it again."
+        )
+    return text
 
 
 def import_file(
@@ -74,6 +100,7 @@ def import_file(
     ``fmt`` is one of :data:`FORMATS`, or None to detect it from the content.
     """
     data = decode(raw)
+    filename = printable(filename)
     if fmt:
         if fmt not in FORMATS:
             raise ImportRefused(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")

@@ -37,17 +37,23 @@ like for any other run.
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from api.importers.common import (
+    NUL_REASON,
+    RUN_NAME_LEN,
     Parsed,
     Row,
     RunInfo,
     Skipped,
     SourcePue,
     derived_uuid,
+    fit,
+    plausible_time,
+    shifted,
     usable_location,
 )
 from api.models import ImportFormat
@@ -65,7 +71,9 @@ LOG_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.](\d{1,6}
 ACTUAL = re.compile(r"Actual consumption(?: for (\d+) epoch\(s\))?:", re.IGNORECASE)
 PREDICTED = re.compile(r"Predicted consumption(?: for (\d+) epoch\(s\))?:", re.IGNORECASE)
 FIELD = re.compile(r"^\s*(Time|Energy|CO2eq):\s*(.+?)\s*$", re.IGNORECASE)
-DURATION = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
+# At most 9 digits of days or hours: more is no duration (nor an int Python reads quickly).
+DURATION = re.compile(r"^(?:(\d{1,9}) days?, )?(\d{1,9}):(\d{2}):(\d{2}(?:\.\d+)?)$")
+MAX_EPOCHS_DIGITS = 9
 INTENSITY = re.compile(
     r"Average carbon intensity during training was ([\d.]+|nan)\s*gCO2(?:eq)?/kWh"
     r"(?: at detected location: (.*?))?\.?\s*$",
@@ -81,12 +89,17 @@ def looks_like(head: str) -> bool:
 
 
 def _when(line: str) -> datetime | None:
+    """The log time that begins ``line``, None when it has none; ValueError when it is no
+    date, or one the hub does not accept."""
     m = LOG_LINE.match(line)
     if not m:
         return None
-    moment = datetime.fromisoformat(m.group(1).replace(" ", "T"))
+    try:
+        moment = datetime.fromisoformat(m.group(1).replace(" ", "T"))
+    except ValueError:
+        raise ValueError(f"log time {m.group(1)!r} is not a date") from None
     micro = int((m.group(2) or "0").ljust(6, "0"))
-    return moment.replace(microsecond=micro, tzinfo=UTC)
+    return plausible_time(moment.replace(microsecond=micro, tzinfo=UTC), "log time")
 
 
 def _seconds(raw: str) -> float | None:
@@ -99,9 +112,13 @@ def _seconds(raw: str) -> float | None:
 
 def _value(raw: str, unit: str) -> float | None:
     m = re.match(rf"^([-+\d.eE]+|nan)\s*{unit}$", raw.strip(), re.IGNORECASE)
-    if not m or m.group(1).lower() == "nan":
+    if not m:
         return None
-    return float(m.group(1))
+    try:
+        value = float(m.group(1))
+    except ValueError:
+        return None  # "1.2.3", "e-"
+    return value if math.isfinite(value) else None
 
 
 def _run_key(
@@ -126,6 +143,10 @@ def _run_key(
 def parse(data: str, filename: str = "") -> Parsed:
     parsed = Parsed(format=ImportFormat.CARBONTRACKER)
     lines = data.splitlines()
+    for number, line in enumerate(lines, 1):
+        if "\x00" in line:
+            parsed.skipped.append(Skipped(number, NUL_REASON))
+            lines[number - 1] = ""  # read as a blank line: nothing of it is stored
     first_stamp = next((ln for ln in lines if LOG_LINE.match(ln)), None)
     if first_stamp is None:
         parsed.skipped.append(
@@ -146,16 +167,21 @@ def parse(data: str, filename: str = "") -> Parsed:
             )
         )
         return parsed
-    info = RunInfo(run_key="", experiment="carbontracker", name=filename[:200])
+    info = RunInfo(run_key="", experiment="carbontracker", name=fit(filename, RUN_NAME_LEN))
     reports: list[tuple[int, datetime, int | None, float, float, float | None]] = []
     now: datetime | None = None
+    bad_time = ""  # why the last log time cannot be used, when it cannot
     intensity: float | None = None
     i = 0
     while i < len(lines):
         line = lines[i]
-        stamp = _when(line)
-        if stamp is not None:
-            now = stamp
+        try:
+            stamp = _when(line)
+        except ValueError as exc:
+            now, bad_time = None, str(exc)
+        else:
+            if stamp is not None:
+                now, bad_time = stamp, ""
         comp = COMPONENTS.search(line)
         if comp:
             for name, devices in DEVICE.findall(comp.group(1)):
@@ -187,9 +213,14 @@ def parse(data: str, filename: str = "") -> Parsed:
         seconds = _seconds(fields.get("time", ""))
         energy = _value(fields.get("energy", ""), "kWh")
         grams = _value(fields.get("co2eq", ""), "g")
+        epochs_text = header.group(1) or ""
         if now is None:
             parsed.skipped.append(
-                Skipped(block_line, "consumption report without a log time before it")
+                Skipped(block_line, bad_time or "consumption report without a log time before it")
+            )
+        elif len(epochs_text) > MAX_EPOCHS_DIGITS:
+            parsed.skipped.append(
+                Skipped(block_line, f"the epoch count {epochs_text[:20]}... is not plausible")
             )
         elif seconds is None:
             parsed.skipped.append(
@@ -200,7 +231,7 @@ def parse(data: str, filename: str = "") -> Parsed:
                 Skipped(block_line, f"Energy {fields.get('energy')!r} is not a kWh figure")
             )
         else:
-            epochs = int(header.group(1)) if header.group(1) else None
+            epochs = int(epochs_text) if epochs_text else None
             reports.append((block_line, now, epochs, seconds, energy, grams))
     if not reports and not parsed.skipped:
         parsed.skipped.append(
@@ -222,6 +253,11 @@ def parse(data: str, filename: str = "") -> Parsed:
                 Skipped(line_no, "cumulative consumption goes down from the previous report")
             )
             continue
+        try:
+            start = shifted(end, -span, "the log time - Time (when the epochs began)")
+        except ValueError as exc:
+            parsed.skipped.append(Skipped(line_no, str(exc)))
+            continue
         delta_g = None if grams is None else max(grams - (previous[2] or 0.0), 0.0)
         client_kg = delta_g / 1000.0 if delta_g is not None else None
         it_kwh = CARBONTRACKER_SOURCE.it_energy(delta_kwh)
@@ -229,7 +265,7 @@ def parse(data: str, filename: str = "") -> Parsed:
             "line": line_no,
             "run_key": run_key,
             "uuid": derived_uuid(run_key, previous[0], seconds, energy),
-            "start": end - timedelta(seconds=span),
+            "start": start,
             "end": end,
             # CarbonTracker prints one total; without a split the hub keeps it whole, on the
             # GPU when the log found one (deep-learning training is what it measures).

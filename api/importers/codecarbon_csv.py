@@ -36,14 +36,14 @@ client-reported figures.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from api.importers.common import (
+    EXPERIMENT_NAME_LEN,
+    RUN_NAME_LEN,
     Location,
     Parsed,
     Row,
@@ -52,8 +52,13 @@ from api.importers.common import (
     SourcePue,
     check_source_pue,
     codecarbon_pue,
+    csv_header,
+    csv_rows,
     derived_uuid,
+    fit,
     number,
+    run_key,
+    shifted,
     text,
     usable_location,
 )
@@ -88,31 +93,36 @@ class _Snapshot:
 
 def parse(data: str, project: Project) -> Parsed:
     parsed = Parsed(format=ImportFormat.CODECARBON)
-    reader = csv.DictReader(io.StringIO(data))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    rows = csv_rows(data, parsed)
+    header = csv_header(rows, parsed)
+    if header is None:
+        return parsed
+    header = [h.strip() for h in header]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         parsed.skipped.append(
             Skipped(1, f"not a CodeCarbon emissions.csv: missing column(s) {', '.join(missing)}")
         )
         return parsed
-    reader.fieldnames = header
     snapshots: dict[str, list[_Snapshot]] = {}
     seen: set[tuple[str, str, str]] = set()
-    for raw in reader:
-        line = reader.line_num
-        if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
+    for line, cells in rows:
+        if not any(c.strip() for c in cells):
             continue  # blank line
+        # A short row's missing cells are None, as csv.DictReader gives them.
+        raw: dict[str, Any] = {
+            h: cells[i] if i < len(cells) else None for i, h in enumerate(header)
+        }
         try:
             snap = _snapshot(line, raw)
         except (ValueError, OverflowError) as exc:
             parsed.skipped.append(Skipped(line, str(exc)))
             continue
         # The same snapshot twice (a file concatenated with itself) is one snapshot.
-        key = (snap.run_id, raw.get("duration", ""), raw.get("energy_consumed", ""))
-        if key in seen:
+        same = (snap.run_id, raw.get("duration", ""), raw.get("energy_consumed", ""))
+        if same in seen:
             continue
-        seen.add(key)
+        seen.add(same)
         snapshots.setdefault(snap.run_id, []).append(snap)
     experiments = {str(e.uuid): e.name for e in Experiment.objects.filter(project=project)}
     locations: dict[tuple[str, str, str, str], Location] = {}
@@ -121,12 +131,12 @@ def parse(data: str, project: Project) -> Parsed:
             key=lambda s: (s.duration, s.energies["cpu"] + s.energies["gpu"] + s.energies["ram"])
         )
         snaps = _one_pue(snaps, parsed)
-        run_key = f"codecarbon-csv:{run_id}"[:200]
-        parsed.runs[run_key] = _run_info(run_key, snaps[-1], experiments, locations)
+        key = run_key("codecarbon-csv", run_id)
+        parsed.runs[key] = _run_info(key, snaps[-1], experiments, locations)
         started = snaps[0].end - timedelta(seconds=snaps[0].duration)
         previous: _Snapshot | None = None
         for snap in snaps:
-            row = _delta(run_key, started, previous, snap, parsed)
+            row = _delta(key, started, previous, snap, parsed)
             if row is not None:
                 parsed.rows.append(row)
                 previous = snap
@@ -138,7 +148,7 @@ def _snapshot(line: int, raw: dict[str, Any]) -> _Snapshot:
     end = parse_time(text(raw.get("timestamp")), "timestamp", errors)
     if end is None:
         raise ValueError(f"timestamp {errors['timestamp']}")
-    run_id = text(raw.get("run_id"))
+    run_id = text(raw.get("run_id"), 1000)
     if not run_id:
         if str(raw.get("run_id", "")).strip() == "None":
             # CodeCarbon 3.x writes "None" when output_methods also has "api": its rows
@@ -166,6 +176,8 @@ def _snapshot(line: int, raw: dict[str, Any]) -> _Snapshot:
     duration = values["duration"]
     if duration is None:
         raise ValueError("duration is empty")
+    # The tracker's start, which every delta of the run is placed from.
+    shifted(end, -duration, "timestamp - duration (when the tracker started)")
     source = _source_pue(raw)
     energies = {c: source.it_energy(values[f"{c}_energy"] or 0.0) for c in ("cpu", "gpu", "ram")}
     return _Snapshot(
@@ -233,7 +245,7 @@ def _run_info(
     )
     if where not in locations:
         locations[where] = usable_location(*where)
-    project_name = text(raw.get("project_name")) or "codecarbon"
+    project_name = fit(text(raw.get("project_name"), 1000), EXPERIMENT_NAME_LEN) or "codecarbon"
     # A v3 experiment_id that is one of this project's experiments wins; CodeCarbon's
     # default (or a codecarbon.io id) does not mean anything here.
     experiment = experiments.get(text(raw.get("experiment_id")).lower(), project_name)
@@ -265,7 +277,7 @@ def _run_info(
     return RunInfo(
         run_key=run_key,
         experiment=experiment,
-        name=f"{project_name} {last.run_id[:8]}",
+        name=f"{fit(project_name, RUN_NAME_LEN - 9)} {last.run_id[:8]}",
         location=locations[where],
         hardware=hardware,
         software=software,

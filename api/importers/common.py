@@ -3,17 +3,21 @@ transaction that turns parsed rows into runs and measurements through ``api.inge
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import re
 import uuid as uuidlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 
 from api import ingest, schema
 from api.accounting import LocationError, place
-from api.models import Project, Run, RunSource, RunStatus
+from api.models import Experiment, Project, Run, RunSource, RunStatus
 from api.schema import MAX_SOURCE_PUE, MeasurementIn, measurement
 
 # Namespace of every UUID the hub derives for foreign data (CodeCarbon posts, file rows):
@@ -53,6 +57,105 @@ def text(raw: Any, max_len: int = 200) -> str:
     if value.lower() in {"nan", "n/a", "none", "null"}:
         return ""
     return value[:max_len]
+
+
+# --- what a file may hold --------------------------------------------------------------------
+#
+# A file is foreign input: a cell too long for the csv module, a NUL character, a date no
+# calendar holds or a name longer than its column turns into a skipped line with its
+# reason (or, for the header, a refused file), never into an error page.
+
+
+def _column(model: type[models.Model], name: str) -> int:
+    column = model._meta.get_field(name)
+    assert isinstance(column, models.CharField) and column.max_length
+    return column.max_length
+
+
+RUN_KEY_LEN = _column(Run, "run_key")
+RUN_NAME_LEN = _column(Run, "name")
+EXPERIMENT_NAME_LEN = _column(Experiment, "name")
+# The longest reason kept for a skipped line (reasons quote the cells they refuse).
+REASON_LEN = 500
+NUL_REASON = (
+    "contains a NUL character (\\u0000), which the hub does not store: is the file damaged?"
+)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def fit(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters, the cut marked by an ellipsis.
+
+    Names built from a file's content (experiment and run names) are cut rather than
+    refused: the measurements are what matters, and the whole text stays in the file."""
+    return value if len(value) <= limit else value[: limit - 1] + "\u2026"
+
+
+def run_key(prefix: str, ident: str) -> str:
+    """The run key of a tool's run id: ``prefix:ident``. An id too long for the column is
+    cut and followed by a hash of the whole key, so two long ids never share a run."""
+    key = f"{prefix}:{ident}"
+    if len(key) <= RUN_KEY_LEN:
+        return key
+    return f"{key[: RUN_KEY_LEN - 37]}\u2026{derived_uuid(key)}"
+
+
+def printable(value: str) -> str:
+    """A file name as the hub can store and show it: without NUL characters, and each lone
+    surrogate (a name that was not UTF-8 on disk) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", value.replace("\x00", ""))
+
+
+def plausible_time(moment: datetime, what: str) -> datetime:
+    """``moment`` if the hub accepts it (``api.schema.time_problem``, the bound of every
+    timestamp on every path), ValueError naming ``what`` otherwise."""
+    problem = schema.time_problem(moment)
+    if problem:
+        raise ValueError(f"{what} {problem}")
+    return moment
+
+
+def shifted(moment: datetime, seconds: float, what: str) -> datetime:
+    """``moment`` moved by ``seconds``, checked by :func:`plausible_time`."""
+    try:
+        return plausible_time(moment + timedelta(seconds=seconds), what)
+    except OverflowError:
+        raise ValueError(
+            f"{what} is outside any calendar ({moment.isoformat()} {seconds:+g} s)"
+        ) from None
+
+
+def csv_rows(data: str, parsed: Parsed) -> Iterator[tuple[int, list[str]]]:
+    """Each row of a CSV text with its line number. A row the csv module cannot read, or
+    one with a NUL character, is skipped with its line in ``parsed`` and the next is read."""
+    reader = csv.reader(io.StringIO(data))
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field limit" in str(exc):
+                reason = f"has a cell longer than {csv.field_size_limit():,} characters, the most the hub reads"
+            else:
+                reason = f"cannot be read as CSV ({exc})"
+            parsed.skipped.append(Skipped(reader.line_num, reason))
+            continue
+        if any("\x00" in cell for cell in cells):
+            parsed.skipped.append(Skipped(reader.line_num, NUL_REASON))
+            continue
+        yield reader.line_num, cells
+
+
+def csv_header(rows: Iterator[tuple[int, list[str]]], parsed: Parsed) -> list[str] | None:
+    """The header row of :func:`csv_rows`, or None (the reason in ``parsed``, line 1) when
+    the first line is missing or unreadable."""
+    first = next(rows, None)
+    if first is None or parsed.skipped:
+        reason = parsed.skipped[0].reason if parsed.skipped else "is missing: the file is empty"
+        parsed.skipped[:] = [Skipped(1, f"the header line {reason}")]
+        return None
+    return first[1]
 
 
 # --- the PUE a foreign tool applied -----------------------------------------------------------
@@ -237,6 +340,9 @@ class RunInfo:
 class Skipped:
     line: int
     reason: str
+
+    def __post_init__(self) -> None:
+        self.reason = fit(self.reason, REASON_LEN)
 
     def as_dict(self) -> dict[str, Any]:
         return {"line": self.line, "reason": self.reason}

@@ -29,21 +29,25 @@ another ``pue`` would count it on top of the hub's PUE.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from datetime import timedelta
 from typing import Any
 
 from api.importers.common import (
+    EXPERIMENT_NAME_LEN,
+    RUN_NAME_LEN,
     Location,
     Parsed,
     Row,
     RunInfo,
     Skipped,
     SourcePue,
+    csv_header,
+    csv_rows,
     derived_uuid,
+    fit,
     number,
+    run_key,
+    shifted,
     text,
     usable_location,
 )
@@ -94,12 +98,11 @@ def looks_like(header: list[str]) -> bool:
 
 def parse(data: str) -> Parsed:
     parsed = Parsed(format=ImportFormat.ECO2AI)
-    reader = csv.reader(io.StringIO(data))
-    try:
-        header = [_canonical(h) for h in next(reader)]
-    except StopIteration:
-        parsed.skipped.append(Skipped(1, "the file is empty"))
+    rows = csv_rows(data, parsed)
+    cells = csv_header(rows, parsed)
+    if cells is None:
         return parsed
+    header = [_canonical(h) for h in cells]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         parsed.skipped.append(
@@ -107,8 +110,7 @@ def parse(data: str) -> Parsed:
         )
         return parsed
     locations: dict[str, Location] = {}
-    for cells in reader:
-        line = reader.line_num
+    for line, cells in rows:
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
@@ -138,7 +140,7 @@ def _num(raw: dict[str, str], name: str, label: str) -> float | None:
 
 
 def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tuple[Row, RunInfo]:
-    tracker = text(raw.get("id"))
+    tracker = text(raw.get("id"), 1000)
     if not tracker:
         raise ValueError("id is empty")
     errors: dict[str, str] = {}
@@ -149,6 +151,7 @@ def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tupl
     energy = _num(raw, "energy", "power_consumption(kWh)")
     if duration is None or energy is None:
         raise ValueError("duration(s) and power_consumption(kWh) are required")
+    end = shifted(start, duration, "start_time + duration(s)")
     emissions = _num(raw, "emissions", "CO2_emissions(kg)")
     hardware = _hardware(text(raw.get("cpu_name")), text(raw.get("gpu_name")))
     has_gpu = "gpu_model" in hardware
@@ -163,13 +166,15 @@ def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tupl
     where = text(raw.get("where"))
     if where not in locations:
         locations[where] = _location(where)
-    project_name = text(raw.get("project_name"))
-    description = text(raw.get("description"))
-    run_key = f"eco2ai:{tracker}"[:200]
+    project_name = text(raw.get("project_name"), 1000)
+    description = text(raw.get("description"), 1000)
+    key = run_key("eco2ai", tracker)
     info = RunInfo(
-        run_key=run_key,
-        experiment="eco2ai" if project_name.lower() in DEFAULT_PROJECTS else project_name,
-        name="" if description.lower() in DEFAULT_DESCRIPTIONS else description,
+        run_key=key,
+        experiment="eco2ai"
+        if project_name.lower() in DEFAULT_PROJECTS
+        else fit(project_name, EXPERIMENT_NAME_LEN),
+        name="" if description.lower() in DEFAULT_DESCRIPTIONS else fit(description, RUN_NAME_LEN),
         location=locations[where],
         hardware=hardware,
         software={"os": text(raw.get("os"))} if text(raw.get("os")) else {},
@@ -183,12 +188,12 @@ def _row(line: int, raw: dict[str, str], locations: dict[str, Location]) -> tupl
         info.params["location_note"] = locations[where].note
     row = Row(
         line=line,
-        run_key=run_key,
+        run_key=key,
         uuid=derived_uuid(
             "eco2ai", tracker, epoch if epoch is not None else "", text(raw.get("start_time"))
         ),
         start=start,
-        end=start + timedelta(seconds=duration),
+        end=end,
         energies=energies,
         gpu_count=int(hardware.get("gpu_count", 1)) if has_gpu else 0,
         epoch=epoch,

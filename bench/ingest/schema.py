@@ -69,7 +69,7 @@ def pydantic_batch() -> Any:
         uuid: uuid.UUID
         start: datetime
         end: datetime
-        duration_s: Annotated[float, Field(ge=0, le=s.MAX_DURATION_S)] | None = None
+        duration_s: Annotated[float, Field(ge=0, le=s.MAX_INTERVAL_S)] | None = None
         seq: Annotated[int, Field(ge=0, le=2**62)] = 0
         node: Annotated[str, Field(max_length=200)] = ""
         rank: Annotated[int, Field(ge=0, le=1_000_000)] = 0

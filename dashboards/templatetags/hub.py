@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -9,6 +10,9 @@ from django import template
 from dashboards import formatting
 
 register = template.Library()
+# The most of one stored value (a run's parameter, metric or hardware entry) a page shows;
+# the API answers with the whole value.
+MAX_SHOWN = 300
 
 register.filter("kwh", formatting.energy)
 register.filter("co2", formatting.mass)
@@ -28,3 +32,20 @@ def gkwh(value: float | None) -> str:
 def get_item(mapping: Any, key: str) -> Any:
     """``mapping[key]`` or None, for JSON fields such as a run's metrics."""
     return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def shown(value: Any) -> str:
+    """A JSON value a client stored (params, metrics, hardware) as text: a string as it
+    is, a number in full (with an exponent when huge), anything else as compact JSON, cut
+    to :data:`MAX_SHOWN` characters. The template escapes the result."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        text = formatting.number(value) if abs(value) >= formatting.HUGE else str(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (RecursionError, ValueError):
+            text = "(nested too deeply to show here)"
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "\N{HORIZONTAL ELLIPSIS}"

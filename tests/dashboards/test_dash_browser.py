@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 import requests
+from django.contrib.auth.models import User
 
 from api import ingest, schema
 from api.models import ApiKey, Run
+from reports.models import Report, ReportStatus
 from tests.cast import Cast, make_cast, measurement
 from tests.dashboards.dash_data import make_run
 
@@ -58,7 +60,30 @@ class Tab:
         self.context = browser.new_context(viewport=viewport)
         self.page = self.context.new_page()
         self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on(
+            "console",
+            lambda m: (
+                self.errors.append(m.text)
+                if m.type == "error" or "Content Security Policy" in m.text
+                else None
+            ),
+        )
+        # Every refusal by the page's Content-Security-Policy, whatever the console shows.
+        self.page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => console.error("
+            "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+        )
+        # Every page of the hub carries the policy.
+        self.page.on(
+            "response",
+            lambda r: (
+                self.errors.append(f"no Content-Security-Policy header on {r.url}")
+                if r.request.resource_type == "document"
+                and r.url.startswith(base + "/")
+                and "content-security-policy" not in r.headers
+                else None
+            ),
+        )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("requestfailed", lambda r: self.errors.append(f"failed {r.url}"))
         # Nothing may leave the hub, even where the network would answer (a CDN).
@@ -129,6 +154,10 @@ class Tab:
 
     def assert_clean(self) -> None:
         assert self.errors == []
+
+    def assert_policy_kept(self) -> None:
+        """No refusal by the Content-Security-Policy, and the header on every page."""
+        assert [e for e in self.errors if "Content Security Policy" in e or "header" in e] == []
 
     def close(self) -> None:
         self.context.close()
@@ -448,3 +477,44 @@ def test_the_power_drawn_on_a_run_page_adds_up_to_the_energy_it_shows(
     tab.shot("run-long-intervals")
     tab.assert_clean()
     tab.close()
+
+
+def test_a_reports_progress_and_the_admin_work_under_the_policy(
+    browser: Any, live_server: Any, data: dict[str, Any]
+) -> None:
+    cast: Cast = data["cast"]
+    report = Report.objects.create(
+        organisation=cast.org,
+        title="2026Q3",
+        period_start=datetime(2026, 7, 1, tzinfo=UTC),
+        period_end=datetime(2026, 10, 1, tzinfo=UTC),
+        status=ReportStatus.RUNNING,
+        progress_pct=10,
+        progress_message="Reading the quarter",
+    )
+    tab = Tab(browser, live_server.url)
+    tab.sign_in("owner@acme.test")
+    tab.open(f"/reports/{report.uuid}/")
+    # The page's script (a file of the hub, not inline) polls the status and shows it.
+    Report.objects.filter(pk=report.pk).update(progress_pct=60, progress_message="Rendering PDF")
+    tab.page.wait_for_function(
+        "() => document.getElementById('message').textContent === 'Rendering PDF'",
+        timeout=15_000,
+    )
+    assert tab.page.evaluate("() => document.getElementById('bar').value") == 60
+    tab.assert_clean()
+    tab.close()
+
+    admin = Tab(browser, live_server.url)
+    User.objects.create_superuser("root", "root@acme.test", "pw-12345678")
+    admin.open("/admin/login/")
+    admin.page.fill("#id_username", "root")
+    admin.page.fill("#id_password", "pw-12345678")
+    admin.page.click("input[type=submit]")
+    admin.page.wait_for_load_state("networkidle")
+    assert admin.page.url.endswith("/admin/")
+    admin.open("/admin/auth/user/")
+    admin.shot("admin-users")
+    # Django's admin asks for /favicon.ico, a 404 the hub's pages avoid; nothing else.
+    admin.assert_policy_kept()
+    admin.close()
