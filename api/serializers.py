@@ -121,12 +121,6 @@ def _plausible_time(value: datetime) -> datetime:
     return value
 
 
-class IngestResultSerializer(serializers.Serializer[Any]):
-    accepted = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
-    run = serializers.DictField()
-
-
 class FinishSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=[RunStatus.FINISHED, RunStatus.FAILED])
     metrics = serializers.DictField(required=False)
