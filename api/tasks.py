@@ -19,9 +19,11 @@ from api.models import Run, RunSource, RunStatus
 def mark_lost_runs() -> int:
     """Mark running runs that stopped reporting as lost; return how many.
 
-    CodeCarbon's client has no "run finished" call, so its silent runs are closed as
-    finished at their last interval instead of being called lost. A conditional update:
-    running it twice, or on two workers at once, is harmless.
+    Celery beat runs it every 5 minutes; the start of a request runs it too when it is due
+    (``api.lost.sweep_if_due``), so that it happens without beat. CodeCarbon's client has
+    no "run finished" call, so its silent runs are closed as finished at their last
+    interval instead of being called lost. A conditional update: running it twice, or on
+    two workers at once, is harmless.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.RUN_LOST_AFTER_S)
     silent = Run.objects.filter(status=RunStatus.RUNNING, last_seen_at__lt=cutoff)

@@ -20,3 +20,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 DATABASES["default"]["TEST"] = {"NAME": f"test_emissions_hub_{os.getpid()}"}  # noqa: F405
 # The same for the shared Redis cache (API rate limits): each process counts apart.
 CACHES["default"]["KEY_PREFIX"] = f"test{os.getpid()}"  # noqa: F405
+
+# No lost-run sweep inside captured requests (query-count tests); tests/api/test_api_lost_sweep.py
+# sets its own.
+RUN_LOST_SWEEP_S = 0

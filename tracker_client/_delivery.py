@@ -31,9 +31,10 @@ class Outbox:
     """What one run still has to send: measurements in order, the latest prediction, finish.
 
     Thread-safe: the delivery thread takes requests from it while the tracker may still
-    extend its last measurement (:meth:`merge_tail`) or a closing thread may empty it into
-    the spool (:meth:`drain_to`). Measurements of the request in flight are never merged
-    into, and a request answered after the outbox was emptied removes nothing.
+    extend its last measurement (:meth:`merge_tail`) or a closing thread may forget it
+    (:meth:`clear`: it is all in the spool) or move it to the rejected file
+    (:meth:`drain_to`). Measurements of the request in flight are never merged into, and a
+    request answered after the outbox was emptied removes nothing.
     """
 
     def __init__(self) -> None:
@@ -45,12 +46,23 @@ class Outbox:
 
     @classmethod
     def from_records(cls, records: Iterable[dict[str, Any]]) -> Outbox:
-        """An outbox holding spool records (other kinds, such as ``header``, are skipped)."""
+        """An outbox holding spool records (other kinds, such as ``header``, are skipped).
+
+        A measurement whose uuid came before replaces the earlier one, in its place (the
+        spool's form of a short last interval merged into the one before it).
+        """
         outbox = cls()
+        where: dict[Any, int] = {}
         for record in records:
             kind = record.get("kind")
             if kind == "measurements":
                 for item in record.get("items", []):
+                    key = item.get("uuid") if isinstance(item, dict) else None
+                    if key is not None and key in where:
+                        outbox._measurements[where[key]] = item
+                        continue
+                    if key is not None:
+                        where[key] = len(outbox._measurements)
                     outbox.add("measurement", item)
             elif kind in _BODIES and isinstance(record.get("body"), dict):
                 outbox.add(str(kind), record["body"])
@@ -70,12 +82,18 @@ class Outbox:
             else:
                 raise ValueError(f"unknown record kind {kind!r}")
 
-    def merge_tail(self, tail: dict[str, Any]) -> bool:
-        """Fold ``tail`` into the last measurement if that one is waiting and adjacent."""
+    def merge_tail(self, tail: dict[str, Any]) -> dict[str, Any] | None:
+        """Fold ``tail`` into the last measurement if that one is waiting and adjacent;
+        the measurement so extended, or None."""
         with self._lock:
             if len(self._measurements) <= self._in_flight:
-                return False
-            return merge_measurements(self._measurements[-1], tail)
+                return None
+            last = self._measurements[-1]
+            return last if merge_measurements(last, tail) else None
+
+    def clear(self) -> None:
+        """Forget everything (it is in the spool); a request answered later removes nothing."""
+        self.drain_to(lambda record: None)
 
     # ------------------------------------------------------------ views
 
@@ -131,26 +149,21 @@ class Outbox:
 
     # ------------------------------------------------------------ spooling
 
-    def drain_to(
-        self,
-        write: Callable[[dict[str, Any]], None],
-        kinds: tuple[str, ...] = ("measurements", *_BODIES),
-        **extra: Any,
-    ) -> None:
+    def drain_to(self, write: Callable[[dict[str, Any]], None], **extra: Any) -> None:
         """Write what the outbox holds as spool records (delivery order) and forget it.
 
         ``extra`` keys go into each record (``rejected=...``). A write that fails leaves
         its part, and the parts after it, in the outbox, and raises.
         """
         with self._lock:
-            if "measurements" in kinds and self._measurements:
+            if self._measurements:
                 write({"kind": "measurements", "items": list(self._measurements), **extra})
                 self._measurements.clear()
                 self._in_flight = 0
                 self.oldest_at = None
             for kind in _BODIES:
                 body = self._bodies[kind]
-                if kind in kinds and body is not None:
+                if body is not None:
                     write({"kind": kind, "body": body, **extra})
                     self._bodies[kind] = None
 

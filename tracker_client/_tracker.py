@@ -308,10 +308,7 @@ class Tracker:
                 uuid.uuid4().hex[:8],
             ]
         )
-        hub_url = cfg.hub_url
-        self.spool = SpoolFile(
-            spool_dir, stem, lambda: {"v": 1, "hub_url": hub_url, "run": run.payload}
-        )
+        self.spool = SpoolFile(spool_dir, stem, functools.partial(self._spool_header, run))
         self._transports = TransportFactory(
             cfg.hub_url, cfg.api_key, cfg.timeout_s, self._transport, self.spool.path
         )
@@ -331,6 +328,16 @@ class Tracker:
         _LIVE.add(self)
         atexit.register(self._atexit)
         self._install_hooks()
+
+    def _spool_header(self, run: RunRecord) -> dict[str, Any]:
+        """The spool file's header: what a replay needs to deliver to this run."""
+        return {
+            "v": 1,
+            "hub_url": self.config.hub_url,
+            "run": run.payload,
+            "finishes_run": self._finishes_run(),
+            "run_id": self.worker.run_id if self.worker is not None else None,
+        }
 
     def _replay_old_spool(self, spool_dir: Path) -> None:
         def transport_for(hub_url: str | None) -> Transport | None:

@@ -2,14 +2,17 @@
 
 Owns when and through what records go out: the intake (``submit``, which never blocks on
 the network), the schedule (batch wait, capped exponential backoff honouring
-Retry-After), creating the run first, spooling what cannot go (a long outage, no hub, a
-stuck hub at exit) and what the hub refused, and closing within a deadline. What is sent,
-and in which order, is ``_delivery.deliver``'s; records are made by the Tracker
-(``_records``); HTTP is the Transport's.
+Retry-After), creating the run first, retiring spool lines once the hub has what they
+hold, keeping memory bounded (a long outage, no hub, a stuck hub at exit: the records are
+left to the spool, and sent from it), what the hub refused, and closing within a
+deadline. What is sent, and in which order, is ``_delivery.deliver``'s; records are made
+by the Tracker (``_records``); HTTP is the Transport's; the file is the SpoolFile's.
 
-The training thread only calls :meth:`Worker.submit` (``deque.append`` and
-``SimpleQueue.put``, both safe from a signal handler); past ``max_queue`` waiting records
-the record goes straight to the disk spool instead.
+One path for every record: :meth:`Worker.submit` first appends it to the spool (one
+small write, see ``_spool``), then queues it (``deque.append`` and ``SimpleQueue.put``,
+safe from a signal handler). A process killed at any moment leaves on disk every record
+not yet acknowledged, and the next start or ``flush`` delivers it. Past ``max_queue``
+waiting records a record is left on disk only, and sent from there.
 """
 
 from __future__ import annotations
@@ -102,10 +105,12 @@ class Worker:
     """Delivers one run's records: creates the run, then measurements, prediction, finish.
 
     Its state: the ``_inbox`` of submitted records, the ``_outbox`` of what waits for
-    delivery, the ``retry`` clock, ``run`` (the hub's latest answer about the run, for
-    others to read), ``refused`` (the hub refused the run itself: everything goes to the
-    rejected file), the closing ``_deadline`` and ``_abandoned`` (the thread was given up
-    on, or this is a forked child: the spool gets everything).
+    delivery with the spool lines of its records (``_lines``), ``_on_disk_before`` (the
+    pending spool lines before this offset are held on disk only, not in memory), the
+    ``retry`` clock, ``run`` and ``run_id`` (the hub's latest answer about the run and the
+    run's id, for others to read), ``refused`` (the hub refused the run itself: everything
+    goes to the rejected file), the closing ``_deadline`` and ``_abandoned`` (the thread
+    was given up on, or this is a forked child: records stay in the spool).
     """
 
     def __init__(
@@ -122,16 +127,20 @@ class Worker:
         self.run_record = run
         self.spool = spool
         self.max_queue = max_queue
-        self.spool_after_s = spool_after_s  # outage after which measurements are spooled
+        self.spool_after_s = spool_after_s  # outage after which memory is left to the spool
         # Gather measurements this long before posting: one request per few seconds keeps
         # the cost per sample low with a 1 s interval. Stop and finish are sent at once.
         self.batch_wait_s = batch_wait_s
         self.retry = RetryClock(backoff or Backoff())
         self.run: dict[str, Any] | None = None
+        self.run_id: str | None = None
         self.refused: RejectedError | None = None
-        self._inbox: deque[tuple[str, dict[str, Any]]] = deque()
+        self._inbox: deque[tuple[str, dict[str, Any], int | None]] = deque()
         self._doorbell: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._outbox = Outbox()
+        self._lines: list[int | None] = []  # spool lines of the records in the outbox
+        self._on_disk_before = 0
+        self._spilled = False  # a record was left on disk only (the inbox was full)
         self._lock = threading.RLock()  # moving records out of the inbox; abandoning
         self._deadline: float | None = None  # set by close()
         self._abandoned = False
@@ -166,7 +175,10 @@ class Worker:
             with self._lock:
                 if not self._abandoned:
                     self._take_inbox()
-                    if self._outbox.merge_tail(record):
+                    merged = self._outbox.merge_tail(record)
+                    if merged is not None:
+                        # On disk as a new line with the same uuid: it replaces the first.
+                        self._lines.append(self.spool.append(_spool_record("measurement", merged)))
                         self._doorbell.put(None)
                         return True
         except Exception:
@@ -178,25 +190,26 @@ class Worker:
         return False
 
     def close(self, timeout_s: float) -> bool:
-        """Deliver what is queued within ``timeout_s``; spool the rest. True if all delivered."""
+        """Deliver what is queued within ``timeout_s``; the rest stays in the spool file.
+        True if everything was delivered."""
         self._deadline = time.monotonic() + max(0.0, timeout_s)
         self._doorbell.put(None)
         thread = self._thread
         if thread is None or not thread.is_alive():
-            # No delivery thread (it never started, or died): keep what is queued on disk.
+            # No delivery thread (it never started, or died): what is queued is on disk.
             with self._lock:
                 if not self._abandoned:
-                    self._spool_everything()
+                    self._leave_to_disk()
         else:
             thread.join(timeout_s + 0.5)
             if thread.is_alive():
-                # Stuck in a network call: take over and spool. A batch that did arrive
-                # will be sent again later and dropped by the hub as a duplicate (same UUID).
+                # Stuck in a network call: give up; the rest is on disk. A batch that did
+                # arrive will be sent again later and dropped by the hub (same uuid).
                 with self._lock:
                     self._abandoned = True
-                    self._spool_everything()
+                    self._leave_to_disk()
                 logger.warning("tracker_client: hub too slow at exit; kept the rest in the spool")
-        all_sent = self._outbox.is_empty() and not self.spool.has_undelivered()
+        all_sent = self._outbox.is_empty() and not self.spool.has_pending()
         self.spool.close(delivered_all=all_sent)
         return all_sent
 
@@ -205,6 +218,9 @@ class Worker:
         self._inbox = deque()
         self._doorbell = queue.SimpleQueue()
         self._outbox = Outbox()
+        self._lines = []
+        self._on_disk_before = 0
+        self._spilled = False
         self._lock = threading.RLock()
         self._thread = None
         self._abandoned = True
@@ -212,39 +228,57 @@ class Worker:
     # ------------------------------------------------------------ intake
 
     def _enqueue(self, kind: str, record: dict[str, Any]) -> None:
-        if self._abandoned or len(self._inbox) >= self.max_queue:
-            self._spool_record(kind, record)
+        line = self.spool.append(_spool_record(kind, record))  # on disk before it is queued
+        if self._abandoned:
             return
-        self._inbox.append((kind, record))
+        if len(self._inbox) >= self.max_queue:
+            if line is None:
+                logger.error("tracker_client: queue full and spool unwritable; a %s is lost", kind)
+            self._spilled = True  # the worker sends it from the spool
+        else:
+            self._inbox.append((kind, record, line))
         self._doorbell.put(None)
 
     def _take_inbox(self) -> None:
         """Move submitted records into the outbox, in order (caller holds ``_lock``)."""
         while self._inbox:
-            kind, record = self._inbox.popleft()
+            kind, record, line = self._inbox.popleft()
             self._outbox.add(kind, record)
+            self._lines.append(line)
 
-    def _spool_record(self, kind: str, record: dict[str, Any]) -> None:
-        try:
-            if kind == "measurement":
-                self.spool.append({"kind": "measurements", "items": [record]})
-            else:
-                self.spool.append({"kind": kind, "body": record})
-        except Exception:
-            logger.exception("tracker_client: could not write the spool")
+    def _leave_to_disk(self) -> None:
+        """Forget what memory holds: it is all in the spool, and sent from there (caller
+        holds ``_lock``). Kept in memory if a record could not be written."""
+        self._take_inbox()
+        if None in self._lines:
+            return
+        self._outbox.clear()
+        self._lines = []
+        self._on_disk_before = self.spool.end
+        self._spilled = False
 
-    def _spool_everything(self) -> None:
-        """Everything submitted and not delivered to the spool (caller holds ``_lock``)."""
-        try:
-            self._take_inbox()
-            self._outbox.drain_to(self.spool.append)
-        except Exception:
-            logger.exception("tracker_client: could not write the spool")
+    def _retire_sent(self) -> None:
+        """The outbox is empty: the hub has what its records' lines hold (caller holds
+        ``_lock``)."""
+        if self._outbox.is_empty():
+            self.spool.retire(self._lines)
+            self._lines = []
+
+    def _from_disk(self) -> tuple[Outbox, list[int]]:
+        """The records held on disk only, in an outbox, and their lines."""
+        records, lines = self.spool.read(self._on_disk_before)
+        return Outbox.from_records(records), lines
 
     def _refuse_everything(self, exc: RejectedError) -> None:
         """Everything waiting to the rejected file (caller holds ``_lock``)."""
         reason = {"status": exc.status, "message": str(exc)}
+        if self._on_disk_before:
+            backlog, lines = self._from_disk()
+            backlog.drain_to(self.spool.append_rejected, rejected=reason)
+            self.spool.retire(lines)
+            self._on_disk_before = 0
         self._outbox.drain_to(self.spool.append_rejected, rejected=reason)
+        self._retire_sent()
 
     def _rejected(self, record: dict[str, Any], exc: RejectedError) -> None:
         logger.error("tracker_client: %s; kept in %s", exc, self.spool.rejected_path)
@@ -265,6 +299,8 @@ class Worker:
         """
         with self._lock:
             self._take_inbox()
+            if self._spilled:
+                self._leave_to_disk()
         if self.refused is not None:
             with self._lock:
                 self._refuse_everything(self.refused)
@@ -272,31 +308,33 @@ class Worker:
         try:
             transport = self._connect()
             if transport is None:
-                # No hub configured: keep everything on disk for `flush`.
+                # No hub configured: everything stays on disk for `flush`.
                 with self._lock:
-                    self._spool_everything()
+                    self._leave_to_disk()
                 return
-            assert self.run is not None
-            run_id = str(self.run["id"])
-            if self.spool.has_undelivered():
-                records, end = self.spool.read_undelivered()
-                backlog = Outbox.from_records(records)
+            assert self.run_id is not None
+            run_id = self.run_id
+            if self._on_disk_before:
+                # Older than anything in memory: the records left to the spool first.
+                backlog, lines = self._from_disk()
                 deliver(transport, run_id, backlog, self._rejected, self._on_answer)
-                self.spool.mark_replayed(end)
+                self.spool.retire(lines)
+                self._on_disk_before = 0
             deliver(transport, run_id, self._outbox, self._rejected, self._on_answer)
+            with self._lock:
+                self._retire_sent()
             self.retry.succeeded()
         except RetryableError as exc:
             now = time.monotonic()
             if self.retry.unreachable(now, exc.retry_after):
                 logger.warning("tracker_client: hub unreachable (%s); will retry", exc)
-            outbox = self._outbox
             if (
                 self.retry.outage_s(now) >= self.spool_after_s
-                or outbox.measurement_count() > MAX_BATCH
+                or self._outbox.measurement_count() > MAX_BATCH
             ):
-                # A long outage: keep memory bounded; the spool is replayed on recovery.
+                # A long outage: keep memory bounded; sent from the spool on recovery.
                 with self._lock:
-                    outbox.drain_to(self.spool.append, kinds=("measurements",))
+                    self._leave_to_disk()
         except RejectedError as exc:
             # The run itself was refused (wrong key, unknown project...): nothing will pass.
             self.refused = exc
@@ -315,20 +353,23 @@ class Worker:
 
     def _connect(self) -> GuardedTransport | None:
         """The transport, with the run created on the hub; None without a hub."""
-        payload = self.run_record.settle()  # location first, so even a spooled header has it
+        payload = self.run_record.settle()  # location first, so that the spool's header has it
+        self.spool.refresh_header()
         if self._transport is None:
             inner = self.transport_factory()
             if inner is None:
                 return None
             self._transport = GuardedTransport(inner)
-        if self.run is None:
+        if self.run_id is None:
             self.run = self._transport.create_run(payload)
+            self.run_id = str(self.run["id"])
+            self.spool.refresh_header()  # with the run's id
         return self._transport
 
     def _batch_due_at(self) -> float:
         """When the waiting measurements should be posted (0: now)."""
         outbox = self._outbox
-        if outbox.has_body() or self.run is None:
+        if outbox.has_body() or self.run_id is None:
             return 0.0
         oldest = outbox.oldest_at
         if oldest is None or outbox.measurement_count() >= MAX_BATCH // 2:
@@ -359,7 +400,7 @@ class Worker:
                 if self._abandoned or self._past_deadline():
                     with self._lock:
                         if not self._abandoned:
-                            self._spool_everything()
+                            self._leave_to_disk()
                     return
                 self.retry.postpone(time.monotonic())
         finally:
@@ -373,7 +414,7 @@ class Worker:
             now = time.monotonic()
             if self._closing():
                 wait: float | None = 0.0
-            elif not self._outbox.is_empty():
+            elif not self._outbox.is_empty() or self._on_disk_before:
                 wait = max(0.0, self.retry.next_at - now, self._batch_due_at() - now)
             else:
                 wait = None
@@ -394,12 +435,12 @@ class Worker:
             if self._past_deadline():
                 with self._lock:
                     if not self._abandoned:
-                        self._spool_everything()
+                        self._leave_to_disk()
                 return
             now = time.monotonic()
             if self.retry.ready(now) and (closing or now >= self._batch_due_at()):
                 self.attempt()
-            if closing and self._outbox.is_empty():
+            if closing and self._outbox.is_empty() and not self._on_disk_before:
                 return
             if closing and self.retry.next_at > time.monotonic():
                 # Closing: wait for the retry only until the deadline, interruptibly.
@@ -407,3 +448,12 @@ class Worker:
                 delay = min(self.retry.next_at, self._deadline) - time.monotonic()
                 if delay > 0:
                     time.sleep(min(delay, 0.05))
+
+
+def _spool_record(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A record as a spool line: ``measurements`` (of one) or a ``prediction``/``finish``."""
+    if kind == "measurement":
+        return {"kind": "measurements", "items": [record]}
+    if kind in ("prediction", "finish"):
+        return {"kind": kind, "body": record}
+    raise ValueError(f"unknown record kind {kind!r}")

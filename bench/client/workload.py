@@ -4,14 +4,18 @@ workload.py import  tracker_client|codecarbon
 workload.py startstop tracker_client|codecarbon HUB_URL
 workload.py busy none|tracker_client|codecarbon ITERATIONS [HUB_URL]
 workload.py idle none|tracker_client|codecarbon SECONDS [HUB_URL]
+workload.py spool tracker_client COUNT   (the spool write of one interval, COUNT times)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +58,63 @@ def make_tracker(tool: str, hub_url: str | None) -> Any:
     return None
 
 
+def spool_writes(count: int) -> dict[str, float]:
+    """What the write-ahead spool costs the sampling thread: one append per interval (a
+    measurement as the Tracker makes it), and one retire per batch of 10 (the hub's
+    answer), in the spool directory the tracker would use."""
+    sys.path.insert(0, str(ROOT))
+    from tracker_client._spool import SpoolFile
+
+    item = {
+        "uuid": "",
+        "seq": 0,
+        "node": "gpu-node-01",
+        "rank": 0,
+        "start": "2026-11-23T10:00:00.000Z",
+        "end": "2026-11-23T10:00:01.000Z",
+        "duration_s": 1.000213,
+        "epoch": 3,
+    }
+    for comp, method in (("cpu", "rapl"), ("gpu", "nvml_energy"), ("ram", "constant")):
+        item.update(
+            {
+                f"{comp}_energy_kwh": 2.7777777e-05,
+                f"{comp}_power_w": 100.125,
+                f"{comp}_utilization_pct": 85.25,
+                f"{comp}_method": method,
+            }
+        )
+    appends: list[float] = []
+    retires: list[float] = []
+    parent = os.environ.get("EMISSIONS_HUB_SPOOL_DIR") or None
+    if parent:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=parent) as directory:
+        spool = SpoolFile(Path(directory), "bench", {"v": 1, "run": {"run_key": "bench"}})
+        lines: list[int | None] = []
+        for seq in range(count):
+            record = {
+                "kind": "measurements",
+                "items": [{**item, "uuid": str(uuid.uuid4()), "seq": seq}],
+            }
+            t0 = time.perf_counter()
+            lines.append(spool.append(record))
+            appends.append(time.perf_counter() - t0)
+            if len(lines) == 10:
+                t0 = time.perf_counter()
+                spool.retire(lines)
+                retires.append(time.perf_counter() - t0)
+                lines = []
+        spool.close()
+    appends.sort()
+    return {
+        "append_us": statistics.median(appends) * 1e6,
+        "append_p99_us": appends[int(len(appends) * 0.99)] * 1e6,
+        "retire_us": statistics.median(retires) * 1e6,
+        "line_bytes": len(json.dumps(record, separators=(",", ":"))) + 1,
+    }
+
+
 def spin(iterations: int) -> int:
     acc = 0
     for i in range(iterations):
@@ -72,6 +133,8 @@ def main() -> None:
         else:
             from codecarbon import OfflineEmissionsTracker  # noqa: F401
         out["import_s"] = time.perf_counter() - t0
+    elif what == "spool":
+        out.update(spool_writes(int(sys.argv[3])))
     elif what == "startstop":
         tracker = make_tracker(tool, sys.argv[3])
         t0 = time.perf_counter()

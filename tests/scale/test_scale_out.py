@@ -167,6 +167,8 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_COOKIES": "0",
         "API_KEY_CACHE_S": str(CACHE_S),
+        # No lost-run sweep between a test's UPDATE and the Celery tasks it checks.
+        "RUN_LOST_SWEEP_S": "0",
         "CELERY_BROKER_URL": BROKER,
         "CELERY_RESULT_BACKEND": BROKER,
         "CELERY_TASK_ALWAYS_EAGER": "0",

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -284,3 +287,87 @@ def fake_sensors() -> FakeSensors:
 @pytest.fixture
 def sensors_factory() -> type[FakeSensors]:
     return FakeSensors
+
+
+# A tracked child process: ``{body}`` runs after the tracker is built. It records every
+# interval the hub should get (a short last one merged into the one before is not one)
+# in ``record``, after the tracker has taken it.
+CHILD = """
+import json, os, signal, sys, time
+# A suite started with SIGINT ignored (nohup, `trap '' INT`, a background job) passes
+# SIG_IGN on, and Python then installs no KeyboardInterrupt handler: restore it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+sys.path.insert(0, {root!r})
+from tracker_client import Tracker
+
+record = open({record!r}, "a")
+tracker = Tracker(experiment="child", hub_url={url!r}, api_key={key!r}, country="FRA",
+                  run_key={run_key!r}, interval_s=0.05, handle_signals=True, flush_timeout_s=3)
+original = tracker._sample
+
+def recording_sample(min_s=0.0, kind="measurement"):
+    m = original(min_s, kind)
+    if m is not None and tracker._seq > m["seq"]:  # not merged into the one before
+        record.write(json.dumps({{"uuid": m["uuid"], "seq": m["seq"]}}) + "\\n")
+        record.flush()
+    return m
+
+tracker._sample = recording_sample
+{body}
+"""
+
+
+class Child:
+    """A spawned ``CHILD`` process and the record of the intervals it measured."""
+
+    def __init__(self, proc: subprocess.Popen[str], record: Path) -> None:
+        self.proc = proc
+        self.record = record
+
+    def wait_ready(self) -> None:
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def recorded(self) -> list[dict[str, Any]]:
+        """One ``{"uuid", "seq"}`` per interval, in order (a torn last line left out)."""
+        if not self.record.exists():
+            return []
+        lines = self.record.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.endswith("}")]
+
+    def uuids(self) -> set[str]:
+        return {m["uuid"] for m in self.recorded()}
+
+
+@pytest.fixture
+def spawn(hub: FakeHub, tmp_path: Path) -> Iterator[Callable[..., Child]]:
+    """Start ``CHILD`` with a body; every child still alive at the end is killed."""
+    children: list[subprocess.Popen[str]] = []
+
+    def start(body: str, run_key: str = "child-run", env: dict[str, str] | None = None) -> Child:
+        record = tmp_path / "record.jsonl"
+        script = tmp_path / "child.py"
+        script.write_text(
+            CHILD.format(
+                root=str(ROOT),
+                record=str(record),
+                url=hub.url,
+                key=API_KEY,
+                run_key=run_key,
+                body=textwrap.dedent(body),
+            )
+        )
+        full_env = {**os.environ, "EMISSIONS_HUB_HANDLE_SIGNALS": "1", **(env or {})}
+        proc = subprocess.Popen(
+            [sys.executable, str(script)], env=full_env, stdout=subprocess.PIPE, text=True
+        )
+        children.append(proc)
+        return Child(proc, record)
+
+    yield start
+    for proc in children:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()

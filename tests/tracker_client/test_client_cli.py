@@ -37,7 +37,9 @@ def env() -> dict[str, str]:
 
 
 def test_the_wrapper_returns_the_childs_exit_code_and_marks_the_run_failed(hub):
-    cmd = wrapper(hub, sys.executable, "-c", "import sys, time; time.sleep(0.3); sys.exit(3)")
+    # Long enough for two 0.1 s intervals even when the tracker's start is slow (a loaded
+    # machine: the sensors are built after the child started).
+    cmd = wrapper(hub, sys.executable, "-c", "import sys, time; time.sleep(1.0); sys.exit(3)")
     proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=20)
     assert proc.returncode == 3, proc.stderr
     assert hub.finishes[-1][1]["status"] == "failed"

@@ -39,7 +39,7 @@ def options(url: str, key: str, sensors: Any, **kw: Any) -> dict[str, Any]:
 
 
 def stored(run: Run) -> list[dict[str, Any]]:
-    return list(run.measurements.order_by("rank", "seq").values())
+    return [dict(m) for m in run.measurements.order_by("rank", "seq").values()]
 
 
 def assert_run_matches(run: Run, tracker: Tracker) -> None:

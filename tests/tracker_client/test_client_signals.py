@@ -1,67 +1,12 @@
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-API_KEY = "ehi_test_key"
-
-CHILD = """
-import json, os, sys, time
-sys.path.insert(0, {root!r})
-from tracker_client import Tracker
-
-record = open({record!r}, "a")
-tracker = Tracker(experiment="child", hub_url={url!r}, api_key={key!r}, country="FRA",
-                  interval_s=0.05, handle_signals=True, flush_timeout_s=3)
-original = tracker._sample
-
-def recording_sample():
-    m = original()
-    if m is not None:  # the child's own record of what it measured
-        record.write(json.dumps({{"uuid": m["uuid"], "seq": m["seq"]}}) + "\\n")
-        record.flush()
-    return m
-
-tracker._sample = recording_sample
-{body}
-"""
 
 
-def spawn(tmp_path: Path, hub, body: str) -> tuple[subprocess.Popen, Path]:
-    record = tmp_path / "record.jsonl"
-    script = tmp_path / "child.py"
-    script.write_text(
-        CHILD.format(
-            root=str(ROOT), record=str(record), url=hub.url, key=API_KEY, body=textwrap.dedent(body)
-        )
-    )
-    env = {**os.environ, "EMISSIONS_HUB_HANDLE_SIGNALS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True
-    )
-    return proc, record
-
-
-def wait_ready(proc: subprocess.Popen) -> None:
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-
-
-def recorded(record: Path) -> set[str]:
-    return {json.loads(line)["uuid"] for line in record.read_text().splitlines()}
-
-
-def test_a_child_killed_with_sigterm_delivers_everything_it_measured(hub, tmp_path):
-    proc, record = spawn(
-        tmp_path,
-        hub,
+def test_a_child_killed_with_sigterm_delivers_everything_it_measured(hub, spawn):
+    child = spawn(
         """
         with tracker:
             time.sleep(0.4)
@@ -70,21 +15,20 @@ def test_a_child_killed_with_sigterm_delivers_everything_it_measured(hub, tmp_pa
                 time.sleep(0.01)
         """,
     )
-    wait_ready(proc)
+    child.wait_ready()
+    proc = child.proc
     time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == -signal.SIGTERM, "the default SIGTERM behaviour was not restored"
-    measured = recorded(record)
+    measured = child.uuids()
     assert len(measured) >= 8
     assert set(hub.measurements) == measured
     hub.assert_contiguous()
     assert hub.finishes[-1][1]["status"] == "failed"
 
 
-def test_ctrl_c_still_stops_training_after_the_flush(hub, tmp_path):
-    proc, record = spawn(
-        tmp_path,
-        hub,
+def test_ctrl_c_still_stops_training_after_the_flush(hub, spawn):
+    child = spawn(
         """
         tracker.start()
         print("ready", flush=True)
@@ -96,20 +40,19 @@ def test_ctrl_c_still_stops_training_after_the_flush(hub, tmp_path):
             raise
         """,
     )
-    wait_ready(proc)
+    child.wait_ready()
+    proc = child.proc
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) != 0
     assert proc.stdout is not None
     assert "interrupted" in proc.stdout.read()
-    assert set(hub.measurements) == recorded(record)
+    assert set(hub.measurements) == child.uuids()
     assert hub.finishes
 
 
-def test_a_forked_child_neither_sends_nor_finishes_the_parents_run(hub, tmp_path):
-    proc, record = spawn(
-        tmp_path,
-        hub,
+def test_a_forked_child_neither_sends_nor_finishes_the_parents_run(hub, spawn):
+    child = spawn(
         """
         tracker.start()
         time.sleep(0.2)
@@ -124,9 +67,10 @@ def test_a_forked_child_neither_sends_nor_finishes_the_parents_run(hub, tmp_path
         print("ready", flush=True)
         """,
     )
-    wait_ready(proc)
+    child.wait_ready()
+    proc = child.proc
     assert proc.wait(10) == 0
-    assert set(hub.measurements) == recorded(record)
+    assert set(hub.measurements) == child.uuids()
     hub.assert_contiguous()
     assert len(hub.finishes) == 1
 

@@ -229,14 +229,6 @@ def test_drain_to_writes_in_delivery_order_with_extra_keys_and_keeps_what_failed
     assert outbox.is_empty()
 
 
-def test_drain_to_can_take_the_measurements_only():
-    outbox = filled(2)
-    written: list[dict[str, Any]] = []
-    outbox.drain_to(written.append, kinds=("measurements",))
-    assert [r["kind"] for r in written] == ["measurements"]
-    assert outbox.has_body() and outbox.measurement_count() == 0
-
-
 def test_spool_records_round_trip_through_an_outbox():
     records = [
         {"kind": "header", "v": 1, "run": {"run_key": "k"}},

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tracker_client import _tracker
+from tracker_client._delivery import Outbox
 from tracker_client._records import RunRecord
 from tracker_client._spool import SpoolFile
 from tracker_client._transport import RejectedError, RetryableError
@@ -172,27 +173,65 @@ def test_the_merged_tail_carries_its_energy_and_keeps_the_first_uuid(tmp_path):
     assert item["end"] == "t1.5" and item["cpu_energy_kwh"] == pytest.approx(1.5)
 
 
-def test_an_outage_keeps_records_then_spools_measurements_and_replays_them(tmp_path):
+def test_every_record_is_on_disk_before_it_is_queued(tmp_path):
+    worker = make_worker(tmp_path, Hub())
+    worker.submit("measurement", measurement(0, 0, 1))
+    worker.submit("finish", {"status": "finished"})
+    records = spooled(worker.spool.path)
+    assert [r["kind"] for r in records] == ["header", "measurements", "finish"]
+    assert records[1]["items"] == [measurement(0, 0, 1)]
+    assert [kind for kind, _, _ in worker._inbox] == ["measurement", "finish"]
+    assert worker.spool.has_pending()
+
+
+def test_delivered_lines_are_retired_and_the_file_goes_with_the_finish(tmp_path):
+    hub = Hub()
+    worker = make_worker(tmp_path, hub)
+    worker.submit("measurement", measurement(0, 0, 1))
+    worker.attempt()
+    assert [r["kind"] for r in spooled(worker.spool.path)] == ["header"]  # cut back
+    assert not worker.spool.has_pending()
+    worker.submit("measurement", measurement(1, 1, 2))
+    worker.submit("finish", {"status": "finished"})
+    assert [r["kind"] for r in spooled(worker.spool.path)] == ["header", "measurements", "finish"]
+    worker.attempt()
+    assert hub.names() == ["create_run", "measurements", "measurements", "finish"]
+    assert not worker.spool.path.exists()  # the finish was acknowledged: nothing to keep
+    assert worker.close(0.1) is True
+
+
+def test_a_merged_tail_is_on_disk_as_the_extended_measurement(tmp_path):
+    worker = make_worker(tmp_path, Hub())
+    worker.submit("measurement", measurement(0, 0, 1))
+    assert worker.submit_tail(measurement(1, 1, 1.5))
+    records = spooled(worker.spool.path)[1:]
+    assert [r["items"][0]["uuid"] for r in records] == ["u0", "u0"]  # the second replaces
+    request = Outbox.from_records(records).next_request()
+    assert request is not None
+    (item,) = request[1]
+    assert item["end"] == "t1.5" and item["cpu_energy_kwh"] == pytest.approx(1.5)
+
+
+def test_an_outage_leaves_records_to_the_spool_and_sends_them_from_there(tmp_path):
     hub = Hub(measurements=[RetryableError("down"), RetryableError("down", 503)])
     worker = make_worker(tmp_path, hub, spool_after_s=0.0)
     worker.submit("measurement", measurement(0, 0, 1))
     worker.submit("finish", {"status": "finished"})
     worker.attempt()
     assert worker.retry.outage_since is not None and not worker.retry.ready(time.monotonic())
-    kinds = [r["kind"] for r in spooled(worker.spool.path)]
-    assert kinds == ["header", "measurements"]  # measurements only: bounded memory
-    assert worker.spool.has_undelivered()
+    assert worker._outbox.is_empty()  # bounded memory: held on disk only
+    assert [r["kind"] for r in spooled(worker.spool.path)] == ["header", "measurements", "finish"]
     worker.submit("measurement", measurement(1, 1, 2))
     worker.retry.next_at = 0.0
-    worker.attempt()  # fails again: the backlog stays, the new measurement joins it
-    assert worker.spool.has_undelivered() and worker._outbox.measurement_count() == 0
+    worker.attempt()  # fails again: the new measurement joins the records on disk
+    assert worker._outbox.is_empty() and worker.spool.has_pending()
     worker.retry.next_at = 0.0
     worker.attempt()
     assert [c for c in hub.calls if c[0] != "create_run"] == [
-        ("measurements", [0, 1]),  # the spooled backlog, in one request
+        ("measurements", [0, 1]),  # from the spool, in one request
         ("finish", {"status": "finished"}),
     ]
-    assert not worker.spool.has_undelivered() and worker.retry.outage_since is None
+    assert not worker.spool.has_pending() and worker.retry.outage_since is None
     assert worker.close(0.1) is True and not worker.spool.path.exists()
 
 
@@ -245,11 +284,17 @@ def test_without_a_hub_everything_goes_to_the_spool(tmp_path):
     assert worker.close(0.1) is False and worker.spool.path.exists()
 
 
-def test_past_max_queue_a_record_goes_straight_to_the_spool(tmp_path):
-    worker = make_worker(tmp_path, Hub(), max_queue=1)
+def test_past_max_queue_a_record_is_left_on_disk_and_sent_from_there(tmp_path):
+    hub = Hub()
+    worker = make_worker(tmp_path, hub, max_queue=1)
     worker.submit("measurement", measurement(0, 0, 1))
     worker.submit("prediction", {"epochs_done": 1})  # the inbox is full
-    assert [r["kind"] for r in spooled(worker.spool.path)] == ["header", "prediction"]
+    assert len(worker._inbox) == 1
+    kinds = [r["kind"] for r in spooled(worker.spool.path)]
+    assert kinds == ["header", "measurements", "prediction"]
+    worker.attempt()
+    assert hub.names() == ["create_run", "measurements", "prediction"]
+    assert not worker.spool.has_pending()
 
 
 def test_the_batch_waits_unless_a_call_must_go_now(tmp_path):
@@ -275,7 +320,7 @@ def test_close_delivers_what_is_queued_and_removes_the_empty_spool(tmp_path):
     worker.submit("finish", {"status": "finished"})
     assert worker.close(2.0) is True
     assert hub.names() == ["create_run", "measurements", "finish"]
-    assert not worker._thread.is_alive()
+    assert worker._thread is not None and not worker._thread.is_alive()
 
 
 def test_a_stuck_hub_at_close_is_abandoned_and_everything_spooled(tmp_path):
@@ -292,6 +337,7 @@ def test_a_stuck_hub_at_close_is_abandoned_and_everything_spooled(tmp_path):
     kinds = [r["kind"] for r in spooled(worker.spool.path)]
     assert kinds == ["header", "measurements", "finish"]  # the in-flight batch too
     hub.block.set()  # the stuck request returns: nothing more is sent
+    assert worker._thread is not None
     worker._thread.join(2)
     assert "finish" not in hub.names()
     worker.submit("prediction", {"epochs_done": 1})  # after abandoning: to disk
