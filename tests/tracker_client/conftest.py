@@ -234,6 +234,16 @@ class FakeSensors:
         pass
 
 
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> bool:
+    """Whether ``predicate()`` becomes true within ``timeout`` seconds (polled every 20 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tracker_client.conftest import wait_for
 from tracker_client import Tracker
 
 API_KEY = "ehi_test_key"
@@ -24,15 +25,6 @@ def make(hub, sensors_factory, **kw):
     )
     options.update(kw)
     return Tracker(**options)
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def assert_hub_matches(hub, tracker):

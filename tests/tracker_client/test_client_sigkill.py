@@ -8,9 +8,9 @@ it completed, each once, to its own run, and ends that run as failed.
 from __future__ import annotations
 
 import signal
-import time
 from typing import Any
 
+from tests.tracker_client.conftest import wait_for
 from tracker_client import Tracker
 from tracker_client._cli import main
 
@@ -24,19 +24,10 @@ while True:
 """
 
 
-def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def kill_after(child: Any, intervals: int) -> list[dict[str, Any]]:
     """SIGKILL the child once it has completed ``intervals``; what it had recorded."""
     child.wait_ready()
-    assert wait_for(lambda: len(child.recorded()) >= intervals), "the child measured nothing"
+    assert wait_for(lambda: len(child.recorded()) >= intervals, 10.0), "the child measured nothing"
     child.proc.send_signal(signal.SIGKILL)
     assert child.proc.wait(10) == -signal.SIGKILL
     return child.recorded()
@@ -71,7 +62,7 @@ def test_intervals_waiting_in_memory_are_delivered_by_the_next_start(hub, spawn,
         summary=False,
     ).start()
     killed_run = hub.by_key["killed-1"]
-    assert wait_for(lambda: any(run == killed_run for run, _ in hub.finishes))
+    assert wait_for(lambda: any(run == killed_run for run, _ in hub.finishes), 10.0)
     later.stop()
     assert_every_interval_once(hub, "killed-1", recorded)
     # The killed process never finished its run: the replay ends it as failed.
