@@ -22,9 +22,11 @@ T0 = 1_800_000_000.0 - 1_800_000_000.0 % 60 + 10
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """A fixed clock for the windows (a real minute could end mid-test)."""
+    """A fixed clock for the windows (a real minute could end mid-test), and no counts
+    left in this process from another test."""
     now = [T0]
     monkeypatch.setattr(throttling, "clock", lambda: now[0])
+    monkeypatch.setattr(throttling, "_tallies", {})
     return now
 
 
@@ -134,8 +136,9 @@ def test_an_unreachable_cache_lets_requests_through(
 
 
 def test_the_count_lives_in_redis_where_every_process_sees_it(
-    cast: Cast, client: Client, clock: list[float]
+    cast: Cast, client: Client, clock: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(throttling, "MAX_BATCH", 2)  # far from the limit: batches of two
     assert new_run(client, cast.ingest_key).status_code == 201
     assert new_run(client, cast.ingest_key).status_code == 200
     key = ApiKey.objects.get(prefix=cast.ingest_key[:12])
@@ -144,3 +147,31 @@ def test_the_count_lives_in_redis_where_every_process_sees_it(
     name = f"{cache['KEY_PREFIX']}:1:throttle:ingest:key{key.pk}:{int(T0 // 60)}"
     assert raw.get(name) == b"2"
     assert 60 < raw.ttl(name) <= 65  # outlives its window by the clock skew allowed
+
+
+def test_far_from_the_limit_counts_reach_the_cache_in_batches(
+    cast: Cast, client: Client, clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet far below its limit costs a cache round trip per batch, not per request;
+    near the limit every request is counted in the cache, so the limit is exact."""
+    trips: list[int] = []
+    add = throttling._add
+
+    def counted(key: str, amount: int, timeout: int) -> int | None:
+        trips.append(amount)
+        return add(key, amount, timeout)
+
+    monkeypatch.setattr(throttling, "_add", counted)
+    with override_settings(API_RATE_INGEST="100000/min"):
+        for i in range(250):
+            assert new_run(client, cast.ingest_key, f"far-{i % 3}").status_code in (200, 201)
+    assert trips == [100, 100]  # the last 50 wait for the next batch or FLUSH_S
+    trips.clear()
+    with override_settings(API_RATE_INGEST="40/min"):
+        answers = [new_run(client, cast.ingest_key, "near").status_code for _ in range(45)]
+    # 250 already counted this minute (200 in the cache): every request is over 40.
+    assert set(answers) == {429}
+    with override_settings(API_RATE_READ="40/min"):
+        reads = [api(client, "get", "/api/v1/runs", cast.ingest_key).status_code for _ in range(45)]
+    assert reads == [200] * 40 + [429] * 5  # counted one by one near the limit: exact
+    assert trips[-20:] == [1] * 20 and sum(trips[45:]) == 45
