@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -36,7 +37,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from api.models import KEY_PREFIX, ApiKey, ApiKeyScope, Membership, Organisation, Project, Role
+from api.models import KEY_PATTERN, ApiKey, ApiKeyScope, Membership, Organisation, Project, Role
 from emissions_hub.middleware import is_api_path
 
 # last_used is written at most this often per key, to keep hot ingestion cheap.
@@ -100,11 +101,14 @@ KEY_IN_URL_MESSAGE = (
 )
 
 
+# A whole key inside a value (not the start of a longer word such as an "ehr_..." name).
+KEY_RE = re.compile(rf"(?<![A-Za-z0-9_-]){KEY_PATTERN}(?![A-Za-z0-9_-])")
+
+
 def key_parameter(query: Any) -> str | None:
     """The name of the first query parameter that carries, or looks meant to carry, a key."""
-    prefixes = tuple(KEY_PREFIX.values())
     for name, values in query.lists():
-        if name.lower() in KEY_PARAMETERS or any(v.strip().startswith(prefixes) for v in values):
+        if name.lower() in KEY_PARAMETERS or any(KEY_RE.search(v) for v in values):
             return str(name)
     return None
 

@@ -182,6 +182,10 @@ class ApiKeyScope(models.TextChoices):
 
 
 KEY_PREFIX = {ApiKeyScope.INGEST: "ehi_", ApiKeyScope.READ: "ehr_"}
+# A key is its prefix and secrets.token_urlsafe(KEY_SECRET_BYTES): 43 URL-safe characters.
+KEY_SECRET_BYTES = 32
+_KEY_SECRET_CHARS = len(secrets.token_urlsafe(KEY_SECRET_BYTES))
+KEY_PATTERN = "(?:" + "|".join(KEY_PREFIX.values()) + f")[A-Za-z0-9_-]{{{_KEY_SECRET_CHARS}}}"
 
 
 def _key_digest(key: str) -> str:
@@ -224,7 +228,7 @@ class ApiKey(models.Model):
         cls, project: Project, scope: str, name: str = "", created_by: Any = None
     ) -> tuple[ApiKey, str]:
         """Create a key; return the model and the plain key, which is never stored."""
-        plain = KEY_PREFIX[ApiKeyScope(scope)] + secrets.token_urlsafe(32)
+        plain = KEY_PREFIX[ApiKeyScope(scope)] + secrets.token_urlsafe(KEY_SECRET_BYTES)
         key = cls.objects.create(
             project=project,
             scope=scope,

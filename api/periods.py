@@ -390,11 +390,38 @@ def parse_quarter(text: str) -> Period:
     m = QUARTER_RE.match(text)
     if m is None:
         raise ValueError(f"{text!r} is not a quarter such as 2026Q3")
+    if problem := range_problem(date(int(m.group(1)), 1, 1)):
+        raise ValueError(f"{text.strip()} {problem}")
     return quarter(int(m.group(1)), int(m.group(2)))
 
 
+# The moments a read may name (a period, a custom range, an API start or end): wide enough
+# for any question about the hub's data (stored from 2000 on), narrow enough that the
+# arithmetic of periods (the day after, the year before) stays inside Python's dates.
+READ_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+READ_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def range_problem(moment: datetime | date) -> str | None:
+    """Why a moment cannot bound a read, or None when it can."""
+    if not isinstance(moment, datetime):
+        moment = midnight(moment)
+    elif moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if not READ_EARLIEST <= moment <= READ_LATEST:
+        return (
+            f"is outside the range the hub reads ({READ_EARLIEST.year} to "
+            f"{READ_LATEST.year}; its data begin in 2000)"
+        )
+    return None
+
+
 def custom(start: datetime, end: datetime) -> Period:
-    """Any range as a period, labelled by :func:`label_of`; ValueError when it is empty."""
+    """Any range as a period, labelled by :func:`label_of`; ValueError when it is empty or
+    outside :func:`range_problem`'s bounds."""
     if end <= start:
         raise ValueError("the end of a period must be after its start")
+    for name, moment in (("start", start), ("end", end)):
+        if problem := range_problem(moment):
+            raise ValueError(f"the {name} {problem}")
     return Period(start, end)

@@ -15,6 +15,7 @@ from typing import Any
 from rest_framework import serializers
 
 from api.models import Experiment, Organisation, Project, Run, RunStatus
+from api.periods import range_problem
 from api.precision import rounded
 from api.schema import LARGEST, number_problem, time_problem
 from carbon.accounting import MAX_PUE, MIN_PUE
@@ -160,6 +161,13 @@ class RangeSerializer(serializers.Serializer[Any]):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        problems = {
+            name: problem
+            for name in ("start", "end")
+            if attrs.get(name) and (problem := range_problem(attrs[name]))
+        }
+        if problems:
+            raise serializers.ValidationError(problems)
         if attrs.get("start") and attrs.get("end") and attrs["end"] <= attrs["start"]:
             raise serializers.ValidationError({"end": "must be after start"})
         return attrs

@@ -15,8 +15,8 @@ added to the shared counter in batches (:class:`Tally`): at most ``MAX_BATCH`` r
 so a fleet posting at a thousand requests a second costs a few cache round trips a
 second, not one per request; near the limit every request is counted in the cache at
 once, so the limit holds to within ``1/SHARE`` of what was left per process. When the
-cache cannot be reached, requests are let through (and logged): a rate limit must not
-stop ingestion.
+cache cannot be reached, requests are let through (and logged), and the process leaves
+the cache alone for ``CACHE_RETRY_S``: a rate limit must not stop or slow ingestion.
 """
 
 from __future__ import annotations
@@ -138,6 +138,10 @@ class Tally:
 
 _tallies: dict[str, Tally] = {}
 _lock = threading.Lock()
+# After the cache fails, this process counts nothing for this long: a cache that hangs must
+# not make every request wait for its timeout.
+CACHE_RETRY_S = 30.0
+_cache_down_until = [0.0]
 
 
 def _count(key: str, limit: int, timeout: int) -> int | None:
@@ -145,6 +149,8 @@ def _count(key: str, limit: int, timeout: int) -> int | None:
     (the shared count plus this process's unflushed requests); None when the cache cannot
     be reached."""
     now = time.monotonic()
+    if now < _cache_down_until[0]:
+        return None
     with _lock:
         tally = _tallies.get(key)
         if tally is None:
@@ -157,6 +163,8 @@ def _count(key: str, limit: int, timeout: int) -> int | None:
             return tally.shared + tally.pending
         total = _add(key, tally.pending, timeout)
         if total is None:
+            _cache_down_until[0] = now + CACHE_RETRY_S
+            tally.pending, tally.flushed_at = 0, now
             return None
         tally.shared, tally.pending, tally.flushed_at = total, 0, now
         return total

@@ -67,11 +67,14 @@ def _parse_day(raw: str | None, name: str) -> date:
     if not raw:
         raise PeriodError(f"A custom range needs a {name} date (YYYY-MM-DD).")
     try:
-        return date.fromisoformat(raw.strip())
+        day = date.fromisoformat(raw.strip())
     except ValueError:
         raise PeriodError(
             f"The {name} date {raw!r} is not a valid date; write it as YYYY-MM-DD, e.g. 2026-01-31."
         ) from None
+    if problem := rule.range_problem(day):
+        raise PeriodError(f"The {name} date {day.isoformat()} {problem}.")
+    return day
 
 
 def parse_period(params: Any, now: datetime | None = None) -> Period:

@@ -193,6 +193,15 @@ class NulCharacterMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # A cookie holding a NUL (a quoted "\000" decodes to one) is dropped, not refused:
+        # the browser would send it with every request, and the session it names cannot
+        # exist anyway, so the request goes on as one without that cookie.
+        if any("\x00" in name or "\x00" in value for name, value in request.COOKIES.items()):
+            request.COOKIES = {
+                name: value
+                for name, value in request.COOKIES.items()
+                if "\x00" not in name and "\x00" not in value
+            }
         where = _nul_place(request)
         if where:
             message = f"The {where} contains a NUL character (%00), which the hub does not accept."

@@ -236,8 +236,13 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no banner at every start; lockouts are still logged
 # The address as api.throttling.client_ip sees it: X-Forwarded-For only from the
-# HUB_TRUSTED_PROXIES proxies in front of the hub (0: the header is ignored).
-HUB_TRUSTED_PROXIES = env_int("HUB_TRUSTED_PROXIES", 0)
+# HUB_TRUSTED_PROXIES proxies in front of the hub (0: the header is ignored). Behind the TLS
+# proxy (HUB_BEHIND_TLS_PROXY) it defaults to that one proxy: otherwise every client would
+# have the proxy's address, and the lockout by username and address would let anyone lock
+# any user out.
+HUB_TRUSTED_PROXIES = env_int(
+    "HUB_TRUSTED_PROXIES", 1 if env_bool("HUB_BEHIND_TLS_PROXY", False) else 0
+)
 AXES_CLIENT_IP_CALLABLE = "api.throttling.client_ip"
 
 # Request bodies above this are answered 413 by the API (a batch of 1,000 measurements

@@ -72,7 +72,10 @@ class ReportForm(forms.Form):
             stop = datetime.combine(end, time.min, tzinfo=UTC) + (
                 datetime(2000, 1, 2) - datetime(2000, 1, 1)
             )
-            data["period"] = custom(begin, stop)
+            try:
+                data["period"] = custom(begin, stop)
+            except ValueError as exc:
+                raise forms.ValidationError(f"That period cannot be reported: {exc}.") from exc
         else:
             try:
                 data["period"] = parse_quarter(data.get("quarter") or "")

@@ -96,6 +96,10 @@ def test_each_variable_lands_in_its_setting() -> None:
     assert dev["SECURE_SSL_REDIRECT"] is False
     assert dev["SESSION_COOKIE_SECURE"] is False and dev["CSRF_COOKIE_SECURE"] is False
     assert dev["API_RATE_READ"] is None
+    # Behind the TLS proxy, X-Forwarded-For is read from that proxy unless told otherwise;
+    # without it, the header is ignored.
+    assert settings_with(**PRODUCTION)["HUB_TRUSTED_PROXIES"] == 1
+    assert dev["HUB_TRUSTED_PROXIES"] == 0
 
 
 def test_a_bad_rate_stops_the_start_with_a_clear_message() -> None:

@@ -200,3 +200,24 @@ def test_a_uuid_repeated_in_a_batch_counts_as_a_duplicate(
     assert body["run"]["measurement_count"] == Measurement.objects.count() == 2
     again = api(client, "post", path, cast.ingest_key, batch).json()
     assert (again["accepted"], again["duplicates"]) == (0, 4)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "start=9999-12-31T23:00:00Z&end=9999-12-31T23:59:59Z&bucket=hour",
+        "start=0001-01-01T00:00:00Z&end=9999-12-31T23:59:59Z",
+        "start=0001-01-01T00:00:00Z",
+    ],
+)
+def test_a_read_range_at_the_ends_of_pythons_dates_is_refused(
+    cast: Cast, client: Client, query: str
+) -> None:
+    for path in (
+        f"/api/v1/projects/{cast.project.uuid}/series",
+        f"/api/v1/organisations/{cast.org.uuid}/series",
+        f"/api/v1/projects/{cast.project.uuid}/summary",
+    ):
+        answer = api(client, "get", f"{path}?{query}", cast.read_key)
+        assert answer.status_code == 400, (path, answer.content)
+        assert "outside the range the hub reads" in json.dumps(answer.json()["fields"])

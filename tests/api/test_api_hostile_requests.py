@@ -249,6 +249,16 @@ def test_a_nul_in_a_dashboard_query_form_or_path_gets_a_400_page(cast: Cast) -> 
         assert b"URL path contains a NUL character" in r.content
 
 
+def test_a_cookie_holding_a_nul_is_dropped_not_a_500(cast: Cast, safe_client: Client) -> None:
+    """A quoted cookie value with ``\\000`` decodes to a NUL, which PostgreSQL cannot look up:
+    the cookie is dropped and the request goes on without it."""
+    safe_client.cookies["sessionid"] = "abcdefghij\x00k"
+    page = safe_client.get(f"/o/{cast.org.uuid}/")
+    assert page.status_code == 302 and "/login/" in page["Location"]
+    answer = api(safe_client, "get", "/api/v1/runs", cast.read_key)
+    assert answer.status_code == 200, answer.content
+
+
 # --- chunked bodies ------------------------------------------------------------------------
 
 

@@ -44,6 +44,10 @@ def test_the_codecarbon_api_refuses_it_too(cast: Cast, client: Client) -> None:
 def test_ordinary_query_parameters_still_work(cast: Cast, client: Client) -> None:
     answer = api(client, "get", "/api/v1/runs?status=running&limit=5", cast.read_key)
     assert answer.status_code == 200
+    # A name that merely starts like a key (EHR: electronic health records) is a name.
+    for name in ("ehr_readmission", "ehi_" + "x" * 42, "ehi_" + "x" * 44):
+        answer = api(client, "get", f"/api/v1/runs?experiment={name}", cast.read_key)
+        assert answer.status_code == 200, (name, answer.content)
     # Without any header, a key in the URL is not a way in either.
     assert client.get(f"/api/v1/projects?api_key={cast.read_key}").status_code == 400
     assert client.get("/api/v1/projects").status_code == 401

@@ -30,6 +30,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return now
 
 
+@pytest.fixture(autouse=True)
+def cache_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with the cache taken as reachable."""
+    monkeypatch.setattr(throttling, "_cache_down_until", [0.0])
+
+
 def new_run(client: Client, key: str, run_key: str = "job-1") -> Any:
     return api(client, "post", "/api/v1/runs", key, {"run_key": run_key, "experiment": "e"})
 
@@ -175,3 +181,23 @@ def test_far_from_the_limit_counts_reach_the_cache_in_batches(
         reads = [api(client, "get", "/api/v1/runs", cast.ingest_key).status_code for _ in range(45)]
     assert reads == [200] * 40 + [429] * 5  # counted one by one near the limit: exact
     assert trips[-20:] == [1] * 20 and sum(trips[45:]) == 45
+
+
+@override_settings(API_RATE_INGEST="1/min")
+def test_a_failing_cache_is_left_alone_for_a_while(
+    cast: Cast, client: Client, clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache that hangs costs one request its timeout, not every request."""
+    calls: list[str] = []
+
+    def hung(key: str, amount: int, timeout: int) -> int | None:
+        calls.append(key)
+        return None  # what _add answers once the cache's socket timeout has passed
+
+    monkeypatch.setattr(throttling, "_add", hung)
+    for run_key in ("a", "b", "c", "d"):
+        assert new_run(client, cast.ingest_key, run_key).status_code == 201
+    assert len(calls) == 1
+    monkeypatch.setattr(throttling, "_cache_down_until", [0.0])  # CACHE_RETRY_S later
+    assert new_run(client, cast.ingest_key, "e").status_code == 201
+    assert len(calls) == 2

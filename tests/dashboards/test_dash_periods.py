@@ -69,6 +69,9 @@ def test_a_finished_custom_range_is_compared_with_the_same_length_just_before() 
         ({"period": "custom", "start": "2026-02-01", "end": "2026-01-01"}, "before the start"),
         ({"period": "custom", "start": "1990-01-01", "end": "2026-01-01"}, "ten years"),
         ({"period": "fortnight"}, "Unknown period"),
+        # The ends of Python's dates, where the day after or the year before overflow.
+        ({"period": "custom", "start": "9999-12-30", "end": "9999-12-31"}, "outside the range"),
+        ({"period": "custom", "start": "0001-01-01", "end": "0001-01-02"}, "outside the range"),
     ],
 )
 def test_it_explains_bad_periods(params: dict[str, str], message: str) -> None:
@@ -158,3 +161,16 @@ def test_a_year_before_moves_29_february_to_28_february() -> None:
     )
     assert (q.other.start, q.other.end) == (utc(2025, 10, 1), utc(2025, 12, 1, 11))
     assert q.basis == "the first 61 days 11 hours of the same quarter a year before"
+
+
+def test_a_period_at_the_ends_of_pythons_dates_is_a_clear_400_page(db: None) -> None:
+    from tests.cast import make_cast
+
+    cast = make_cast()
+    client = cast.client_for("owner")
+    for start, end in (("9999-12-30", "9999-12-31"), ("0001-01-01", "0001-01-02")):
+        page = client.get(f"/o/{cast.org.uuid}/?period=custom&start={start}&end={end}")
+        assert page.status_code == 400, (start, page.status_code)
+        assert b"outside the range the hub reads" in page.content
+    with pytest.raises(ValueError, match="outside the range"):
+        rule.parse_quarter("9999Q4")
