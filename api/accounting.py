@@ -6,7 +6,8 @@ facility energy (IT energy x PUE) x the factor of the run's grid zone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import carbon
 from api.models import EmissionFactor
@@ -29,6 +30,10 @@ class Placement:
     location_known: bool
     pue: float
     factor: EmissionFactor
+
+    def run_fields(self) -> dict[str, Any]:
+        """The ``Run`` columns of this placement (its fields are named as they are)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def factor_record(

@@ -141,15 +141,7 @@ def _create_run(
         node_count=data.get("node_count") or 1,
         rank_count=data.get("rank_count") or 1,
         epochs_total=data.get("epochs_total"),
-        country=placement.country,
-        region=placement.region,
-        cloud_provider=placement.cloud_provider,
-        cloud_region=placement.cloud_region,
-        zone=placement.zone,
-        zone_label=placement.zone_label,
-        location_known=placement.location_known,
-        pue=placement.pue,
-        factor=placement.factor,
+        **placement.run_fields(),
     )
     try:
         with transaction.atomic():

@@ -477,14 +477,3 @@ LOCATIONS: list[dict[str, str]] = [
     {"country": "IND"},
     {},
 ]
-
-
-def run_placement(place: Any) -> dict[str, Any]:
-    """A ``Run``'s location fields from an ``api.accounting.Placement``."""
-    fields = ("country", "region", "cloud_provider", "cloud_region", "zone", "zone_label")
-    return {
-        **{f: getattr(place, f) for f in fields},
-        "location_known": place.location_known,
-        "pue": place.pue,
-        "factor": place.factor,
-    }

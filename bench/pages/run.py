@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import LOCATIONS, run_placement  # noqa: E402
+from common import LOCATIONS  # noqa: E402
 
 DB_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emissions_hub_bench"
@@ -132,7 +132,7 @@ def build(rebuild: bool) -> None:
                     hardware={"gpu_model": "NVIDIA A100", "gpu_count": 1},
                     params={"lr": round(0.001 * (1 + g % 97), 4)},
                     metrics={"accuracy": round(0.6 + (g % 35) / 100, 4)},
-                    **run_placement(place),
+                    **place.run_fields(),
                 )
             )
         Run.objects.bulk_create(new_runs, batch_size=2000)

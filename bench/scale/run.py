@@ -66,7 +66,6 @@ from common import (
     migrate,
     p,
     page_urls,
-    run_placement,
     say,
     time_get,
     time_report,
@@ -294,7 +293,7 @@ def load(n: int, url: str) -> dict[str, float]:
                     hardware={"gpu_model": "NVIDIA A100", "gpu_count": 1},
                     params={"lr": round(0.001 * (1 + i % 9), 4)},
                     metrics={"accuracy": round(0.6 + (i % 35) / 100, 3)},
-                    **run_placement(place),
+                    **place.run_fields(),
                 )
             )
         Run.objects.bulk_create(runs, batch_size=2000)

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +21,7 @@ from api.parsers import DEPTH_MESSAGE, MAX_JSON_DEPTH, json_problem
 from emissions_hub.middleware import LENGTH_REQUIRED_MESSAGE
 from tests.cast import Cast, api, make_cast, measurement
 from tests.codecarbon.test_cc_endpoints import emission_body, run_body
+from tests.servers import free_port, gunicorn_argv, stop, wait_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -287,12 +284,6 @@ def test_a_chunked_body_gets_411_where_the_server_cannot_read_it(live_server: An
     assert plain.status_code == 401
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 LIMIT = 65536  # MAX_BODY_BYTES of the gunicorn below
 
 
@@ -310,26 +301,16 @@ def gunicorn(transactional_db: Any, tmp_path: Path) -> Iterator[str]:
     }
     port = free_port()
     log = tmp_path / "gunicorn.log"
-    argv = [sys.executable, "-m", "gunicorn", "emissions_hub.wsgi:application"]
-    argv += ["--bind", f"127.0.0.1:{port}", "--worker-class", "gthread", "--threads", "2"]
+    argv = gunicorn_argv(port, "--worker-class", "gthread", "--threads", "2")
     with log.open("wb") as out:
         proc = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
+        wait_listening(proc, port, log)
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 def test_gunicorn_de_chunks_a_body_and_the_hub_reads_it(gunicorn: str) -> None:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +20,7 @@ from django.test import Client, RequestFactory
 from api.models import ApiKey
 from emissions_hub.middleware import DatabaseUnavailableMiddleware
 from tests.cast import Cast, api, measurement
+from tests.servers import free_port, gunicorn_argv, stop, wait_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 REFUSED = OperationalError(
@@ -100,12 +98,6 @@ def test_the_middleware_answers_a_view_error_on_api_paths_only() -> None:
     assert middleware.process_exception(rf.get("/api/v1/runs"), ValueError("x")) is None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def request(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> Any:
     data = b'{"run_key": "r"}' if method == "POST" else None
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
@@ -130,36 +122,18 @@ def test_gunicorn_with_postgresql_down_answers_503_json(tmp_path: Path) -> None:
         "CELERY_BROKER_URL": "",
         "ALLOWED_HOSTS": "127.0.0.1",
     }
-    log = (tmp_path / "gunicorn.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "emissions_hub.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "2",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            gunicorn_argv(port, "--workers", "1", "--threads", "2"),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError((tmp_path / "gunicorn.log").read_text()) from None
-                time.sleep(0.2)
+        wait_listening(proc, port, log, timeout=30)
         bearer = {"Authorization": "Bearer ehi_" + "k" * 43}
         for method, path, headers in (
             ("POST", "/api/v1/runs", bearer),
@@ -173,10 +147,4 @@ def test_gunicorn_with_postgresql_down_answers_503_json(tmp_path: Path) -> None:
             assert response.headers["Retry-After"] == "5"
             assert json.loads(body)["error"] == "unavailable"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop(proc)

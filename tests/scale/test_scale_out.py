@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +36,7 @@ import pytest
 import requests
 
 from tests.cast import measurement
+from tests.servers import free_port, gunicorn_argv, stop
 
 HAPROXY = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
 
@@ -57,12 +57,6 @@ BATCH = 50
 INTERVAL_S = 7
 RUNS = 3
 TIMEOUT = 15
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -96,21 +90,6 @@ class Hub:
 
     def db(self) -> psycopg.Connection[Any]:
         return psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{self.db_name}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """End a process this test started, and what it started (its own process group)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 def drop_database(name: str) -> None:
@@ -213,21 +192,8 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         servers.append(f"    server {name} 127.0.0.1:{port}")
         spawn(
             name,
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "emissions_hub.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                # One process each, so "revoked through web1" is revoked in web1's cache.
-                "--workers",
-                "1",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
-            ],
+            # One process each, so "revoked through web1" is revoked in web1's cache.
+            gunicorn_argv(port, "--workers", "1", "--worker-class", "gthread", "--threads", "4"),
         )
     for n in (1, 2):
         hostname = f"scale{n}-{os.getpid()}@{socket.gethostname()}"

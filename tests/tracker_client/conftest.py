@@ -244,12 +244,6 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> bool:
     return False
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(autouse=True)
 def client_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Isolate every test: own spool and config dirs, no cloud probing, no signal handlers."""
